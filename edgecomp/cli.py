@@ -1,0 +1,128 @@
+"""`edgecomp` command line: a thin shell over the library.
+
+Every command turns edgecomp's own errors into one line on stderr and exit status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .errors import EdgecompError
+
+
+def _add_compress(sub) -> None:
+    p = sub.add_parser("compress", help="compress an ONNX model into a packed int8 .ecm")
+    p.add_argument("model", type=Path)
+    p.add_argument("-o", "--output", type=Path, required=True)
+    p.add_argument("--calib", type=Path, required=True, help="folder of calibration images")
+    p.add_argument("--calib-limit", type=int, default=200)
+    p.add_argument("--calibration", choices=("minmax", "percentile"), default="minmax")
+    p.add_argument("--percentile", type=float, default=99.99)
+    p.add_argument("--quant", choices=("affine", "dfp"), default="affine")
+    p.add_argument("--prune", type=float, default=0.0,
+                   help="fine-grained magnitude pruning target per layer, e.g. 0.8")
+    p.add_argument("--encoding", choices=("auto", "dense", "sparse_rel8"), default="auto")
+    p.add_argument("--preprocess", type=Path, help="JSON with the input preprocessing")
+    p.add_argument("--labels", type=Path, help="labels file, one class per line")
+    p.add_argument("--val", type=Path, help="labeled images: report float vs int8 accuracy")
+    p.set_defaults(func=cmd_compress)
+
+
+def cmd_compress(a) -> int:
+    from .compress import CompressOptions, compress_to_file
+    from .datasets import read_labels
+    from .pipeline_report import compress_summary
+
+    pre = None
+    if a.preprocess:
+        try:
+            pre = json.loads(a.preprocess.read_text())
+        except (OSError, ValueError) as e:
+            raise EdgecompError(f"--preprocess {a.preprocess}: {e}") from None
+        pre = pre.get("input", pre)
+    opts = CompressOptions(calib_dir=a.calib, calib_limit=a.calib_limit,
+                           calibration=a.calibration, percentile=a.percentile,
+                           quant_mode=a.quant, prune=a.prune, encoding=a.encoding,
+                           preprocess=pre, labels=read_labels(a.labels) if a.labels else None)
+    result = compress_to_file(a.model, a.output, opts)
+    print(compress_summary(result, a.output, a.val))
+    return 0
+
+
+def cmd_inspect(a) -> int:
+    from .packed.reader import load_ecm
+    from .report import inspect_model, inspect_text
+
+    model = load_ecm(a.model)
+    info = inspect_model(model, a.model.stat().st_size)
+    print(json.dumps(info, indent=1) if a.json else inspect_text(info))
+    return 0
+
+
+def cmd_run(a) -> int:
+    from .run_image import classify_image
+
+    for line in classify_image(a.model, a.image, a.top, reference=a.reference):
+        print(line)
+    return 0
+
+
+def cmd_eval(a) -> int:
+    from .pipeline_report import evaluate_packed
+
+    print(evaluate_packed(a.model, a.images, a.limit))
+    return 0
+
+
+def cmd_demo(a) -> int:
+    from .demo_main import run_demo
+
+    return run_demo(a.out, a.prune)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edgecomp", description="Compress CNNs into packed sparse int8 models and run "
+        "them on a small C runtime.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_compress(sub)
+    p = sub.add_parser("inspect", help="per-layer table of a packed model")
+    p.add_argument("model", type=Path)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_inspect)
+    p = sub.add_parser("run", help="classify one image on the C runtime (top-k with labels)")
+    p.add_argument("model", type=Path)
+    p.add_argument("image", type=Path)
+    p.add_argument("--top", type=int, default=5)
+    p.add_argument("--reference", action="store_true",
+                   help="also run the numpy integer reference and check it is bit-identical")
+    p.set_defaults(func=cmd_run)
+    p = sub.add_parser("eval", help="accuracy of a packed model on a labeled image folder")
+    p.add_argument("model", type=Path)
+    p.add_argument("--images", type=Path, required=True)
+    p.add_argument("--limit", type=int)
+    p.set_defaults(func=cmd_eval)
+    p = sub.add_parser("demo", help="the main job: compress the bundled model, measure it, "
+                       "run it on the C runtime")
+    p.add_argument("--out", type=Path, default=Path("build"))
+    p.add_argument("--prune", type=float, default=0.5)
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except EdgecompError as e:
+        print(f"edgecomp {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("edgecomp: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
