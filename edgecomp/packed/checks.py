@@ -60,8 +60,8 @@ def _check_requant(node: QNode, i: int) -> None:
         _fail(node, i, "multiplier must be >= 0 and shift in [1, 62]")
 
 
-def _check_ms(node: QNode, i: int, m: int, s: int) -> None:
-    if m < 0 or not 1 <= s <= 62:
+def _check_ms(node: QNode, i: int, m: int, s: int, max_shift: int = 62) -> None:
+    if m < 0 or not 1 <= s <= max_shift:
         _fail(node, i, f"multiplier {m} / shift {s} out of range")
 
 
@@ -97,11 +97,13 @@ def check_node(model: QModel, node: QNode, i: int) -> None:
         if op == "AVGPOOL":
             if p[8] not in (0, 1):
                 _fail(node, i, f"count_include_pad {p[8]} is not 0 or 1")
-            _check_ms(node, i, p[9], p[10])
+            _check_ms(node, i, p[9], p[10], max_shift=30)
     elif op == "GLOBALAVGPOOL":
         if len(x) != 4 or y != (1, x[1], 1, 1):
             _fail(node, i, f"output {y} must be (1, {x[1] if len(x) > 1 else '?'}, 1, 1)")
-        _check_ms(node, i, p[0], p[1])
+        if x[2] * x[3] > 65536:
+            _fail(node, i, f"H*W = {x[2] * x[3]} exceeds 65536")
+        _check_ms(node, i, p[0], p[1], max_shift=30)
     elif op == "ADD":
         if len(node.inputs) != 2:
             _fail(node, i, f"takes 2 inputs, has {len(node.inputs)}")
@@ -132,8 +134,8 @@ def check_node(model: QModel, node: QNode, i: int) -> None:
         if x != y:
             _fail(node, i, f"shape changes {x} -> {y}")
         t = node.exp_table
-        if np.any(t < 0) or np.any(t > (1 << 24)):
-            _fail(node, i, "exp table entries must be in [0, 2^24]")
+        if np.any(t < 0) or np.any(t > (1 << 24)) or t[0] < 1:
+            _fail(node, i, "exp table entries must be in [0, 2^24] and entry 0 >= 1")
     elif op == "RESHAPE":
         if math.prod(x) != math.prod(y):
             _fail(node, i, f"element count changes {x} -> {y}")
