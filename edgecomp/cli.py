@@ -5,11 +5,17 @@ Every command turns edgecomp's own errors into one line on stderr and exit statu
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
 import json
 import sys
 from pathlib import Path
 
 from .errors import EdgecompError
+
+# Modules that add their own subcommands with register(subparsers).
+COMMAND_MODULES = [m for m in ("edgecomp.cli_fpga", "edgecomp.cli_deploy")
+                   if importlib.util.find_spec(m) is not None]
 
 
 def _add_compress(sub) -> None:
@@ -109,6 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("build"))
     p.add_argument("--prune", type=float, default=0.5)
     p.set_defaults(func=cmd_demo)
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).register(sub)
     return parser
 
 
@@ -117,6 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except EdgecompError as e:
+        print(f"edgecomp {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
         print(f"edgecomp {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
