@@ -83,7 +83,10 @@ def calibration_images(opts: CompressOptions, pre: dict[str, Any], shape) -> np.
     return images
 
 
-def compress(model_path: str | Path, opts: CompressOptions) -> CompressResult:
+def compress(model_path: str | Path, opts: CompressOptions,
+             calibration_data: np.ndarray | None = None) -> CompressResult:
+    """Compress a model file. Calibration images come from ``opts.calib_dir`` (preprocessed
+    per the model's preprocessing) or, for library callers, ready-made ``calibration_data``."""
     model_path = Path(model_path)
     passes: list[dict[str, Any]] = []
 
@@ -103,13 +106,21 @@ def compress(model_path: str | Path, opts: CompressOptions) -> CompressResult:
 
     side = sidecar(model_path)
     pre = opts.preprocess or side.get("input")
-    if pre is None:
+    if pre is None and calibration_data is None:
         raise EdgecompError(f"no preprocessing known for {model_path}: give --preprocess JSON "
                             f"or put {model_path.with_suffix('.json').name} next to the model")
-    parse_preprocess(pre)
+    if pre is not None:
+        parse_preprocess(pre)
     labels = opts.labels if opts.labels is not None else side.get("labels", [])
     in_shape = graph.shape(graph.inputs[0])
-    images = timed("load_calibration", lambda: calibration_images(opts, pre, in_shape))
+    if calibration_data is None:
+        images = timed("load_calibration", lambda: calibration_images(opts, pre, in_shape))
+    else:
+        images = np.asarray(calibration_data, dtype=np.float32)
+        if tuple(images.shape[1:]) != tuple(in_shape[1:]):
+            raise EdgecompError(f"calibration data has shape {images.shape}, the model input "
+                                f"is {tuple(in_shape)}")
+        passes.append({"pass": "load_calibration", "seconds": 0.0})
     passes[-1]["images"] = len(images)
     ranges = timed("calibrate", lambda: calibrate(graph, images, opts.calibration,
                                                   opts.percentile,
@@ -128,7 +139,8 @@ def compress(model_path: str | Path, opts: CompressOptions) -> CompressResult:
                    "sha256": hashlib.sha256(model_path.read_bytes()).hexdigest(),
                    **{k: v for k, v in graph.metadata.items()
                       if isinstance(v, (str, int, float))}},
-        "input": {**pre, "name": graph.inputs[0], "layout": "NCHW", "shape": list(in_shape)},
+        "input": {**(pre or {}), "name": graph.inputs[0], "layout": "NCHW",
+                  "shape": list(in_shape)},
         "quantization": {"mode": opts.quant_mode, "calibration": opts.calibration,
                          "images": int(len(images))},
         "layers": {n.name: {"source_nodes": list(n.source)} for n in graph.nodes},

@@ -31,3 +31,7 @@ class RuntimeFailure(EdgecompError, RuntimeError):
 
 class QuantizationError(EdgecompError, ValueError):
     """Quantization cannot represent the model (for example accumulator overflow)."""
+
+
+class DataError(EdgecompError, ValueError):
+    """An image, label file or image folder is missing, unreadable or does not fit."""
