@@ -44,45 +44,52 @@ def test_random_qmodels_bit_exact(seed):
     assert_same_as_reference(model, inputs, threads=1 + seed % 2)
 
 
-def _pipeline_model(seed: int, tmp_path) -> tuple[QModel, np.ndarray]:
-    """A random ONNX graph compressed by the real pipeline, calibrated on random images."""
+def _compress_proto(proto, name: str, seed: int, tmp_path) -> tuple[QModel, np.ndarray]:
+    """An ONNX model compressed by the real pipeline, calibrated on random images."""
     import onnx
 
     from edgecomp.compress import compress
-    from edgecomp.testing.random_graphs import random_onnx_model
 
-    proto = random_onnx_model(seed)
-    path = tmp_path / f"random_{seed}.onnx"
+    path = tmp_path / f"{name}.onnx"
     onnx.save(proto, path)
     shape = [d.dim_value or 1 for d in proto.graph.input[0].type.tensor_type.shape.dim]
     rng = np.random.default_rng(seed)
-    calib = tmp_path / "calib"
-    calib.mkdir(exist_ok=True)
-    # calibration images as .npy-free PNGs would need a matching preprocessing; use raw
-    # arrays through the library API instead
     images = rng.normal(0, 1, (16, *shape[1:])).astype(np.float32)
     opts = CompressOptions(prune=float(rng.choice([0.0, 0.5, 0.9])),
                            calibration=str(rng.choice(["minmax", "percentile"])),
-                           preprocess={"color": "gray", "resize": shape[2:4], "scale": 1.0,
-                                       "mean": [0.0], "std": [1.0]},
                            show_progress=False)
     return compress(path, opts, calibration_data=images).qmodel, images
 
 
-@pytest.mark.parametrize("seed", range(24))
-def test_random_onnx_graphs_through_pipeline_bit_exact(seed, tmp_path):
-    model, images = _pipeline_model(seed, tmp_path)
+def _random_pipeline_model(seed: int, tmp_path):
+    from edgecomp.testing.random_graphs import random_onnx_model
+
+    return _compress_proto(random_onnx_model(seed), f"random_{seed}", seed, tmp_path)
+
+
+def _check_pipeline_model(model: QModel, images: np.ndarray) -> None:
     from edgecomp.exec_int import quantize_input
 
     q = quantize_input(model, images[:4])
     assert_same_as_reference(model, [q[i:i + 1] for i in range(len(q))])
-    assert {n.weight_encoding for n in model.nodes if n.weights is not None}
 
 
-def test_random_onnx_graphs_cover_every_op_and_both_encodings(tmp_path):
+@pytest.mark.parametrize("seed", range(24))
+def test_random_onnx_graphs_through_pipeline_bit_exact(seed, tmp_path):
+    _check_pipeline_model(*_random_pipeline_model(seed, tmp_path))
+
+
+def test_every_onnx_op_case_through_pipeline_bit_exact(tmp_path):
+    from edgecomp.testing.random_graphs import op_case_models
+
     ops, encodings = set(), set()
+    for i, case in enumerate(op_case_models()):
+        model, images = _compress_proto(case.model, case.name, i, tmp_path)
+        _check_pipeline_model(model, images)
+        ops |= {n.op for n in model.nodes}
+        encodings |= {n.weight_encoding for n in model.nodes if n.weights is not None}
     for seed in range(24):
-        model, _ = _pipeline_model(seed, tmp_path)
+        model, _ = _random_pipeline_model(seed, tmp_path)
         ops |= {n.op for n in model.nodes}
         encodings |= {n.weight_encoding for n in model.nodes if n.weights is not None}
     assert ops >= {"CONV", "FC", "MAXPOOL", "AVGPOOL", "GLOBALAVGPOOL", "ADD", "CONCAT",
