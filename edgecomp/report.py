@@ -62,7 +62,8 @@ def inspect_text(info: dict[str, Any]) -> str:
                f"{100 * t['sparsity']:.1f}%), stored {t['weight_bytes']} bytes vs "
                f"{t['float_bytes']} as float32")
     out.append(f"%W_Z = {t['wz_percent']:.2f}   CR (seed 000 eq. 1, 8-bit value + 8-bit index) "
-               f"= {t['cr_seed000']:.2f}   MACs (dense) = {t['macs']}")
+               f"= {t['cr_seed000']:.2f}   as written: {t['cr_actual']:.2f}x smaller than "
+               f"float32   MACs (dense) = {t['macs']}")
     if "file_bytes" in t:
         out.append(f"file: {t['file_bytes']} bytes; input {info['input']['name']} "
                    f"{tuple(info['input']['shape'])} scale {info['input']['scale']:.6g} "
