@@ -27,13 +27,47 @@ def _add_compress(sub) -> None:
     p.add_argument("--calibration", choices=("minmax", "percentile"), default="minmax")
     p.add_argument("--percentile", type=float, default=99.99)
     p.add_argument("--quant", choices=("affine", "dfp"), default="affine")
-    p.add_argument("--prune", type=float, default=0.0,
-                   help="fine-grained magnitude pruning target per layer, e.g. 0.8")
+    _add_pruning(p)
     p.add_argument("--encoding", choices=("auto", "dense", "sparse_rel8"), default="auto")
     p.add_argument("--preprocess", type=Path, help="JSON with the input preprocessing")
     p.add_argument("--labels", type=Path, help="labels file, one class per line")
-    p.add_argument("--val", type=Path, help="labeled images: report float vs int8 accuracy")
+    p.add_argument("--val", type=Path, help="labeled images: report float vs int8 accuracy "
+                   "(and the sensitivity analysis metric)")
     p.set_defaults(func=cmd_compress)
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}")
+
+
+def _add_pruning(p) -> None:
+    g = p.add_argument_group("pruning (see edgecomp/passes/pruning.py)")
+    g.add_argument("--prune", type=float, default=0.0,
+                   help="target sparsity of every Conv/Gemm, e.g. 0.8")
+    g.add_argument("--granularity", metavar="G",
+                   help="fine (default) | vector | kernel | filter | N:M such as 2:4")
+    g.add_argument("--threshold-rule", metavar="RULE",
+                   help="instead of --prune: std:RATIO (threshold = std(W) x RATIO) or abs:T")
+    g.add_argument("--norm", choices=("l2", "l1"), default="l2",
+                   help="group saliency norm for coarse granularities")
+    g.add_argument("--sensitivity", nargs="?", const="sparsity", choices=("sparsity", "std"),
+                   help="sweep each layer alone (sparsities, or std ratios) and choose "
+                   "per-layer pruning within the budget; writes the recipe")
+    g.add_argument("--sweep", type=_floats, help="sweep points, e.g. 0.3,0.5,0.7")
+    g.add_argument("--max-drop", type=float,
+                   help="budget: max drop of the metric for the whole model (default 0.01)")
+    g.add_argument("--target-size", type=int, metavar="BYTES",
+                   help="budget: weight bytes of the pruned layers")
+    g.add_argument("--recipe", type=Path, help="pruning recipe (TOML) to replay; with "
+                   "--sensitivity, where to write it (default OUTPUT.recipe.toml)")
+    g.add_argument("--reconstruct", action="store_true",
+                   help="refit surviving weights by least squares on the calibration images")
+    g.add_argument("--ridge", type=float, default=1e-3, help="reconstruction ridge (relative)")
+    g.add_argument("--report", type=Path, metavar="DIR",
+                   help="write pruning.json and the sensitivity curves (JSON, PNG) here")
 
 
 def cmd_compress(a) -> int:
@@ -48,12 +82,27 @@ def cmd_compress(a) -> int:
         except (OSError, ValueError) as e:
             raise EdgecompError(f"--preprocess {a.preprocess}: {e}") from None
         pre = pre.get("input", pre)
+    sensitivity = a.sensitivity or a.max_drop is not None or a.target_size is not None
+    recipe = a.recipe or (a.output.with_suffix(".recipe.toml") if sensitivity else None)
     opts = CompressOptions(calib_dir=a.calib, calib_limit=a.calib_limit,
                            calibration=a.calibration, percentile=a.percentile,
                            quant_mode=a.quant, prune=a.prune, encoding=a.encoding,
-                           preprocess=pre, labels=read_labels(a.labels) if a.labels else None)
+                           granularity=a.granularity, prune_rule=a.threshold_rule,
+                           prune_norm=a.norm, sensitivity=a.sensitivity or False, sweep=a.sweep,
+                           max_drop=a.max_drop, target_size=a.target_size, recipe=recipe,
+                           reconstruct=a.reconstruct, ridge=a.ridge, val_dir=a.val,
+                           report_dir=a.report, preprocess=pre,
+                           labels=read_labels(a.labels) if a.labels else None)
     result = compress_to_file(a.model, a.output, opts)
     print(compress_summary(result, a.output, a.val))
+    if result.pruning is not None:
+        from .passes.pruning import summary_text
+
+        print("\n" + summary_text(result.pruning))
+        if sensitivity:
+            print(f"wrote recipe {recipe}")
+        if a.report:
+            print(f"wrote pruning report to {a.report}/")
     return 0
 
 

@@ -22,7 +22,7 @@ from .packed.model import QModel
 from .packed.stats import choose_encoding
 from .packed.writer import save_ecm
 from .passes.fuse import fuse_activations
-from .passes.prune import prune_magnitude
+from .passes import pruning as pruning_stage
 from .quant import calibrate, quantize
 
 
@@ -33,7 +33,21 @@ class CompressOptions:
     calibration: str = "minmax"            # or "percentile"
     percentile: float = 99.99
     quant_mode: str = "affine"             # or "dfp"
-    prune: float | dict[str, float] = 0.0  # fine-grained magnitude pruning target
+    # Pruning (edgecomp/passes/pruning.py says how these combine).
+    prune: float | dict[str, float] = 0.0  # target sparsity per layer (or {layer: target})
+    granularity: str | None = None         # fine | vector | kernel | filter | N:M (default fine)
+    prune_rule: str | None = None          # instead of prune: "std:1.2" or "abs:0.05"
+    prune_norm: str = "l2"                 # group saliency: l2 | l1
+    sensitivity: bool | str = False        # True/"sparsity" or "std": sweep, choose per layer
+    sweep: tuple[float, ...] | None = None # sweep points (sparsities or std ratios)
+    max_drop: float | None = None          # budget: max metric drop of the whole model
+    target_size: int | None = None         # budget: weight bytes of the pruned layers
+    recipe: Path | None = None             # replay this recipe (written to it by sensitivity)
+    reconstruct: bool = False              # least-squares refit of the surviving weights
+    ridge: float = 1e-3
+    val_dir: Path | None = None            # validation images for the sensitivity metric
+    val_data: tuple[np.ndarray, np.ndarray | None] | None = None  # or ready-made (x, labels)
+    report_dir: Path | None = None         # pruning.json, sensitivity.json / .png
     encoding: str = "auto"                 # auto | dense | sparse_rel8
     preprocess: dict[str, Any] | None = None
     labels: list[str] | None = None
@@ -45,6 +59,7 @@ class CompressResult:
     qmodel: QModel
     float_graph: Graph                      # after folding, fusion and pruning
     passes: list[dict[str, Any]] = field(default_factory=list)
+    pruning: pruning_stage.PruningOutcome | None = None
 
 
 def sidecar(model_path: Path) -> dict[str, Any]:
@@ -100,9 +115,6 @@ def compress(model_path: str | Path, opts: CompressOptions,
     passes[-1]["nodes"] = len(graph.nodes)
     graph = timed("fuse_activations", lambda: fuse_activations(graph))
     passes[-1]["nodes"] = len(graph.nodes)
-    if opts.prune:
-        achieved = timed("prune_magnitude", lambda: prune_magnitude(graph, opts.prune))
-        passes[-1]["sparsity"] = achieved
 
     side = sidecar(model_path)
     pre = opts.preprocess or side.get("input")
@@ -122,6 +134,11 @@ def compress(model_path: str | Path, opts: CompressOptions,
                                 f"is {tuple(in_shape)}")
         passes.append({"pass": "load_calibration", "seconds": 0.0})
     passes[-1]["images"] = len(images)
+    pruned = None
+    if pruning_stage.requested(opts):
+        pruned = pruning_stage.run_pruning(graph, opts, images, pre, labels, model_path.name)
+        passes.extend(pruned.passes)
+        graph = pruned.graph
     ranges = timed("calibrate", lambda: calibrate(graph, images, opts.calibration,
                                                   opts.percentile,
                                                   show_progress=opts.show_progress),
@@ -145,8 +162,9 @@ def compress(model_path: str | Path, opts: CompressOptions,
                          "images": int(len(images))},
         "layers": {n.name: {"source_nodes": list(n.source)} for n in graph.nodes},
         "passes": passes,
+        **({"pruning": pruning_stage.metadata(pruned)} if pruned else {}),
     }
-    return CompressResult(qmodel, graph, passes)
+    return CompressResult(qmodel, graph, passes, pruned)
 
 
 def compress_to_file(model_path: str | Path, out_path: str | Path,
