@@ -162,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="the main job: compress the bundled model, measure it, "
                        "run it on the C runtime")
     p.add_argument("--out", type=Path, default=Path("out/demo"))
-    p.add_argument("--prune", type=float, default=0.3)
+    p.add_argument("--prune", type=float, default=0.5)
     p.set_defaults(func=cmd_demo)
     for module in COMMAND_MODULES:
         importlib.import_module(module).register(sub)

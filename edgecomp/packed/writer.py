@@ -95,7 +95,7 @@ def write_ecm(model: QModel) -> bytes:
         sections.append((L.SEC_LABELS, "\n".join(model.labels).encode("utf-8")))
     if model.metadata:
         sections.append((L.SEC_METADATA,
-                         json.dumps(model.metadata, sort_keys=True, indent=1).encode("utf-8")))
+                         json.dumps(model.metadata, sort_keys=True, separators=(",", ":")).encode("utf-8")))
 
     table_end = L.HEADER_SIZE + L.SECTION_ENTRY_SIZE * len(sections)
     body = bytearray()
