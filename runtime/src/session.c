@@ -1,0 +1,289 @@
+/* Sessions: one arena, per-node kernel contexts and stats, all allocated at creation, so that
+ * edgert_session_run only copies the input in, calls one kernel per node and copies the
+ * output out. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+#include "pool.h"
+
+/* Nodes cheaper than this (rough operation count) run on the calling thread: waking the team
+ * costs more than it saves. */
+#define PARALLEL_MIN_COST 32768u
+#define NAME_SHOWN 64
+
+struct edgert_session {
+    const edgert_model *m;
+    int keep_all;
+    int8_t *arena;
+    size_t arena_bytes;
+    size_t *own_offsets;        /* keep_all plan; NULL when the model's plan is used */
+    const size_t *offsets;
+    ert_kctx *ctx;              /* per node */
+    const int8_t **in_ptrs;     /* all nodes' input pointers, ctx[i].in points in here */
+    ert_kernel_fn *kernel;      /* per node, from the session's kernel set */
+    edgert_layer_stats *stats;  /* per node */
+    uint64_t run_ns;
+    int has_run;
+    ert_pool *pool;             /* NULL for one thread */
+    char err[512];
+};
+
+static edgert_status sess_fail(edgert_session *s, edgert_status st, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+static edgert_status sess_fail(edgert_session *s, edgert_status st, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->err, sizeof s->err, fmt, ap);
+    va_end(ap);
+    return st;
+}
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void edgert_session_options_init(edgert_session_options *o)
+{
+    if (o) {
+        o->num_threads = 1;
+        o->keep_intermediates = 0;
+        o->kernels = EDGERT_KERNELS_DEFAULT;
+    }
+}
+
+void edgert_session_free(edgert_session *s)
+{
+    if (!s)
+        return;
+    ert_pool_free(s->pool);
+    free(s->arena);
+    free(s->own_offsets);
+    free(s->ctx);
+    free(s->in_ptrs);
+    free(s->kernel);
+    free(s->stats);
+    free(s);
+}
+
+edgert_status edgert_session_create(const edgert_model *m, const edgert_session_options *opts,
+                                    edgert_session **out, char *err, size_t errlen)
+{
+    if (err && errlen)
+        err[0] = '\0';
+    if (!out)
+        return ert_fail(err, errlen, EDGERT_ERR_INVALID_ARG, "out is NULL");
+    *out = NULL;
+    if (!m)
+        return ert_fail(err, errlen, EDGERT_ERR_INVALID_ARG, "model is NULL");
+    edgert_session_options o;
+    edgert_session_options_init(&o);
+    if (opts)
+        o = *opts;
+    if (o.num_threads < 0 || o.num_threads > EDGERT_MAX_THREADS)
+        return ert_fail(err, errlen, EDGERT_ERR_INVALID_ARG,
+                        "num_threads = %d is out of range [0, %d]", o.num_threads,
+                        EDGERT_MAX_THREADS);
+    const ert_kernel_set *set;
+    switch (o.kernels) {
+    case EDGERT_KERNELS_DEFAULT: /* the reference set until an optimized one exists */
+    case EDGERT_KERNELS_REFERENCE: set = &ert_reference_kernels; break;
+    default:
+        return ert_fail(err, errlen, EDGERT_ERR_INVALID_ARG, "unknown kernel set %d",
+                        o.kernels);
+    }
+
+    edgert_session *s = calloc(1, sizeof *s);
+    if (!s)
+        return ert_fail(err, errlen, EDGERT_ERR_NO_MEMORY, "out of memory for the session");
+    s->m = m;
+    s->keep_all = o.keep_intermediates != 0;
+    size_t total_inputs = 0;
+    for (uint32_t i = 0; i < m->n_nodes; i++)
+        total_inputs += m->nodes[i].n_inputs;
+    s->ctx = calloc(m->n_nodes, sizeof *s->ctx);
+    s->in_ptrs = calloc(total_inputs, sizeof *s->in_ptrs);
+    s->kernel = calloc(m->n_nodes, sizeof *s->kernel);
+    s->stats = calloc(m->n_nodes, sizeof *s->stats);
+    if (!s->ctx || !s->in_ptrs || !s->kernel || !s->stats)
+        goto nomem;
+    if (s->keep_all) {
+        s->own_offsets = malloc(m->n_tensors * sizeof *s->own_offsets);
+        if (!s->own_offsets || ert_plan(m, 1, s->own_offsets, &s->arena_bytes))
+            goto nomem;
+        s->offsets = s->own_offsets;
+    } else {
+        s->offsets = m->offsets;
+        s->arena_bytes = m->arena_bytes;
+    }
+    /* arena_bytes is a multiple of ERT_ARENA_ALIGN, as aligned_alloc wants */
+    s->arena = aligned_alloc(ERT_ARENA_ALIGN, s->arena_bytes);
+    if (!s->arena)
+        goto nomem;
+    memset(s->arena, 0, s->arena_bytes);
+
+    const int8_t **in = s->in_ptrs;
+    for (uint32_t i = 0; i < m->n_nodes; i++) {
+        const ert_node *n = &m->nodes[i];
+        for (uint32_t j = 0; j < n->n_inputs; j++)
+            in[j] = s->arena + s->offsets[n->inputs[j]];
+        s->ctx[i] = (ert_kctx){m, n, in, s->arena + s->offsets[n->output]};
+        in += n->n_inputs;
+        s->kernel[i] = n->w.encoding == EDGERT_WEIGHTS_SPARSE_REL8 ? set->sparse[n->op]
+                                                                   : set->dense[n->op];
+        s->stats[i].dense_macs = n->dense_macs;
+    }
+    if (o.num_threads > 1) {
+        s->pool = ert_pool_create(o.num_threads);
+        if (!s->pool) {
+            edgert_session_free(s);
+            return ert_fail(err, errlen, EDGERT_ERR_THREAD, "cannot start %d worker threads",
+                            o.num_threads - 1);
+        }
+    }
+    *out = s;
+    return EDGERT_OK;
+nomem:
+    edgert_session_free(s);
+    return ert_fail(err, errlen, EDGERT_ERR_NO_MEMORY,
+                    "out of memory for a session (arena of %zu bytes, %u nodes)",
+                    m->arena_bytes, m->n_nodes);
+}
+
+edgert_status edgert_session_run(edgert_session *s, const int8_t *input, size_t input_len,
+                                 int8_t *output, size_t output_len)
+{
+    if (!s)
+        return EDGERT_ERR_INVALID_ARG;
+    s->err[0] = '\0';
+    const edgert_model *m = s->m;
+    const ert_tensor *xt = &m->tensors[m->input];
+    if (!input)
+        return sess_fail(s, EDGERT_ERR_INVALID_ARG, "input is NULL");
+    if (input_len != xt->size)
+        return sess_fail(s, EDGERT_ERR_SHAPE, "input '%.*s': %zu bytes given, the model takes "
+                         "%u (int8)", xt->name_len < NAME_SHOWN ? (int)xt->name_len : NAME_SHOWN,
+                         xt->name, input_len, xt->size);
+    const ert_tensor *yt = &m->tensors[m->outputs[0]];
+    if (output && output_len != yt->size)
+        return sess_fail(s, EDGERT_ERR_SHAPE, "output '%.*s': buffer of %zu bytes given, the "
+                         "output has %u (int8)",
+                         yt->name_len < NAME_SHOWN ? (int)yt->name_len : NAME_SHOWN, yt->name,
+                         output_len, yt->size);
+    if (!output && output_len)
+        return sess_fail(s, EDGERT_ERR_INVALID_ARG, "output is NULL but output_len is %zu",
+                         output_len);
+    uint64_t t_start = now_ns();
+    memcpy(s->arena + s->offsets[m->input], input, input_len);
+    for (uint32_t i = 0; i < m->n_nodes; i++) {
+        const ert_node *n = &m->nodes[i];
+        uint64_t t0 = now_ns(), macs;
+        if (s->pool && n->cost >= PARALLEL_MIN_COST && n->units >= 2)
+            macs = ert_pool_run(s->pool, s->kernel[i], &s->ctx[i], n->units);
+        else
+            macs = s->kernel[i](&s->ctx[i], 0, n->units);
+        s->stats[i].executed_macs = macs;
+        s->stats[i].ns = now_ns() - t0;
+    }
+    if (output)
+        memcpy(output, s->arena + s->offsets[m->outputs[0]], output_len);
+    s->run_ns = now_ns() - t_start;
+    s->has_run = 1;
+    return EDGERT_OK;
+}
+
+/* The tensor produced latest whose arena bytes overlap tensor t's after t was produced, or
+ * -1 if t survives the run. */
+static int64_t overwriter(const edgert_session *s, uint32_t t)
+{
+    const edgert_model *m = s->m;
+    if (s->keep_all)
+        return -1;
+    const ert_tensor *x = &m->tensors[t];
+    size_t lo = s->offsets[t], hi = lo + x->size;
+    for (uint32_t u = 0; u < m->n_tensors; u++) {
+        const ert_tensor *y = &m->tensors[u];
+        size_t ulo = s->offsets[u], uhi = ulo + y->size;
+        if (u != t && y->producer > x->producer && ulo < hi && lo < uhi)
+            return u;
+    }
+    return -1;
+}
+
+edgert_status edgert_session_tensor(edgert_session *s, size_t t, int8_t *out, size_t len)
+{
+    if (!s)
+        return EDGERT_ERR_INVALID_ARG;
+    s->err[0] = '\0';
+    const edgert_model *m = s->m;
+    if (t >= m->n_tensors)
+        return sess_fail(s, EDGERT_ERR_INVALID_ARG, "tensor index %zu is out of range [0, %u]",
+                         t, m->n_tensors - 1);
+    const ert_tensor *x = &m->tensors[t];
+    int nl = x->name_len < NAME_SHOWN ? (int)x->name_len : NAME_SHOWN;
+    if (!out)
+        return sess_fail(s, EDGERT_ERR_INVALID_ARG, "out is NULL");
+    if (len != x->size)
+        return sess_fail(s, EDGERT_ERR_SHAPE, "tensor %zu '%.*s': buffer of %zu bytes given, "
+                         "the tensor has %u", t, nl, x->name, len, x->size);
+    if (!s->has_run)
+        return sess_fail(s, EDGERT_ERR_UNAVAILABLE, "tensor %zu '%.*s': no run yet", t, nl,
+                         x->name);
+    int64_t u = overwriter(s, (uint32_t)t);
+    if (u >= 0) {
+        const ert_tensor *y = &m->tensors[u];
+        return sess_fail(s, EDGERT_ERR_UNAVAILABLE, "tensor %zu '%.*s' was overwritten during "
+                         "the run (its arena bytes were reused by tensor %lld '%.*s'); create "
+                         "the session with keep_intermediates to read it", t, nl, x->name,
+                         (long long)u,
+                         y->name_len < NAME_SHOWN ? (int)y->name_len : NAME_SHOWN, y->name);
+    }
+    memcpy(out, s->arena + s->offsets[t], len);
+    return EDGERT_OK;
+}
+
+edgert_status edgert_session_output(edgert_session *s, size_t i, int8_t *out, size_t len)
+{
+    if (!s)
+        return EDGERT_ERR_INVALID_ARG;
+    if (i >= s->m->n_outputs)
+        return sess_fail(s, EDGERT_ERR_INVALID_ARG, "output index %zu is out of range [0, %u]",
+                         i, s->m->n_outputs - 1);
+    return edgert_session_tensor(s, s->m->outputs[i], out, len);
+}
+
+const char *edgert_session_error(const edgert_session *s)
+{
+    return s ? s->err : "session is NULL";
+}
+
+size_t edgert_session_arena_bytes(const edgert_session *s)
+{
+    return s ? s->arena_bytes : 0;
+}
+
+edgert_status edgert_session_layer_stats(const edgert_session *s, size_t node,
+                                         edgert_layer_stats *out)
+{
+    if (!s || !out || node >= s->m->n_nodes)
+        return EDGERT_ERR_INVALID_ARG;
+    *out = s->stats[node];
+    return EDGERT_OK;
+}
+
+uint64_t edgert_session_last_run_ns(const edgert_session *s)
+{
+    return s ? s->run_ns : 0;
+}
