@@ -65,7 +65,23 @@ def _check_ms(node: QNode, i: int, m: int, s: int, max_shift: int = 62) -> None:
         _fail(node, i, f"multiplier {m} / shift {s} out of range")
 
 
+_INPUT_COUNTS = {"ADD": 2}  # CONCAT: any number >= 1; every other op: exactly 1
+
+
+def _check_accumulator(node: QNode, i: int) -> None:
+    """|bias| + 255 * sum|w| < 2^31 per row, so the int32 accumulator cannot overflow."""
+    worst = np.abs(node.bias.astype(np.int64)) + 255 * np.abs(
+        node.weights.astype(np.int64)).sum(axis=1)
+    if np.any(worst >= 2 ** 31):
+        c = int(np.argmax(worst))
+        _fail(node, i, f"output channel {c} could overflow the int32 accumulator "
+              f"(|bias| + 255 * sum|w| = {int(worst[c])})")
+
+
 def check_node(model: QModel, node: QNode, i: int) -> None:
+    want = _INPUT_COUNTS.get(node.op, None if node.op == "CONCAT" else 1)
+    if want is not None and len(node.inputs) != want:
+        _fail(node, i, f"takes {want} input(s), has {len(node.inputs)}")
     x = model.tensors[node.inputs[0]].shape
     yt = model.tensors[node.outputs[0]]
     y = yt.shape
@@ -80,6 +96,8 @@ def check_node(model: QModel, node: QNode, i: int) -> None:
         _check_act(node, i, p[11], p[12])
         _check_requant(node, i)
         k = x[1] // g * p[0] * p[1]
+        if node.weights.shape == (y[1], k):
+            _check_accumulator(node, i)
         if node.weights.shape != (y[1], k):
             _fail(node, i, f"weights {node.weights.shape} != ({y[1]}, {k})")
     elif op == "FC":
@@ -90,6 +108,7 @@ def check_node(model: QModel, node: QNode, i: int) -> None:
             _fail(node, i, f"weights {node.weights.shape} do not match input {x} -> {y}")
         _check_act(node, i, p[0], p[1])
         _check_requant(node, i)
+        _check_accumulator(node, i)
     elif op in ("MAXPOOL", "AVGPOOL"):
         _check_window(node, i, p, x, y, conv=False)
         if x[1] != y[1]:
@@ -161,3 +180,7 @@ def check_model(model: QModel) -> None:
     for t in model.outputs:
         if t not in produced:
             raise FormatError(f"graph output tensor {t} is never produced")
+    orphans = [t.name for j, t in enumerate(model.tensors) if j not in produced]
+    if orphans:
+        raise FormatError(f"tensor {orphans[0]!r} is neither the graph input nor the output of "
+                          f"a node ({len(orphans)} such tensors)")

@@ -211,7 +211,10 @@ def _read_node(cur: _Cursor, strings: bytes, dat: bytes, n_tensors: int, i: int,
         if nblob != 4:
             raise FormatError(f"{what}: needs 4 blobs (weights, bias, multiplier, shift), "
                               f"has {nblob}")
-        c_out = tensors[outs[0]].shape[1]
+        y_shape = tensors[outs[0]].shape
+        if len(y_shape) < 2:
+            raise FormatError(f"{what}: output shape {y_shape} has no channel dimension")
+        c_out = y_shape[1]
         if opname == "CONV":
             x_shape = tensors[ins[0]].shape
             groups = params[OP_PARAMS["CONV"].index("groups")]
