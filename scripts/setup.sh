@@ -37,7 +37,7 @@ fi
 # Everything that goes into the installed package; a change to any of it means reinstall.
 sources_hash() {
     local paths=() p
-    for p in pyproject.toml setup.py MANIFEST.in README.md edgecomp runtime/include runtime/src; do
+    for p in pyproject.toml setup.py MANIFEST.in README.md edgecomp firmware_io runtime/Makefile runtime/include runtime/src runtime/cli runtime/tests; do
         if [[ -e $p ]]; then paths+=("$p"); fi
     done
     find "${paths[@]}" -type f ! -path '*/__pycache__/*' ! -name '*.py[cod]' ! -name '*.so' \
