@@ -116,6 +116,13 @@ typedef struct edgert_layer_stats {
     uint64_t dense_macs;
     uint64_t executed_macs;
     uint64_t ns;
+    uint64_t skipped_zero_weight_macs;
+    uint64_t skipped_zero_activation_macs;
+    uint64_t padding_macs;
+    uint64_t weight_bytes;
+    uint64_t act_bytes_read;
+    uint64_t act_bytes_written;
+    const char *kernel;
 } edgert_layer_stats;
 
 edgert_status edgert_session_layer_stats(const edgert_session *session, size_t node,

@@ -11,10 +11,12 @@ import json
 import sys
 from pathlib import Path
 
+from .cli_storage import add_storage_args, storage_kwargs
 from .errors import EdgecompError
 
 # Modules that add their own subcommands with register(subparsers).
-COMMAND_MODULES = [m for m in ("edgecomp.cli_fpga", "edgecomp.cli_deploy")
+COMMAND_MODULES = [m for m in ("edgecomp.cli_fpga", "edgecomp.cli_deploy", "edgecomp.cli_analyze",
+                              "edgecomp.cli_demo_camera")
                    if importlib.util.find_spec(m) is not None]
 
 
@@ -22,13 +24,14 @@ def _add_compress(sub) -> None:
     p = sub.add_parser("compress", help="compress an ONNX model into a packed int8 .ecm")
     p.add_argument("model", type=Path)
     p.add_argument("-o", "--output", type=Path, required=True)
-    p.add_argument("--calib", type=Path, required=True, help="folder of calibration images")
+    p.add_argument("--calib", type=Path, help="folder of calibration images (not needed for "
+                   "an int8/uint8 .tflite, which brings its own quantization)")
     p.add_argument("--calib-limit", type=int, default=200)
     p.add_argument("--calibration", choices=("minmax", "percentile"), default="minmax")
     p.add_argument("--percentile", type=float, default=99.99)
     p.add_argument("--quant", choices=("affine", "dfp"), default="affine")
     _add_pruning(p)
-    p.add_argument("--encoding", choices=("auto", "dense", "sparse_rel8"), default="auto")
+    add_storage_args(p)
     p.add_argument("--preprocess", type=Path, help="JSON with the input preprocessing")
     p.add_argument("--labels", type=Path, help="labels file, one class per line")
     p.add_argument("--val", type=Path, help="labeled images: report float vs int8 accuracy "
@@ -86,7 +89,7 @@ def cmd_compress(a) -> int:
     recipe = a.recipe or (a.output.with_suffix(".recipe.toml") if sensitivity else None)
     opts = CompressOptions(calib_dir=a.calib, calib_limit=a.calib_limit,
                            calibration=a.calibration, percentile=a.percentile,
-                           quant_mode=a.quant, prune=a.prune, encoding=a.encoding,
+                           quant_mode=a.quant, prune=a.prune, **storage_kwargs(a),
                            granularity=a.granularity, prune_rule=a.threshold_rule,
                            prune_norm=a.norm, sensitivity=a.sensitivity or False, sweep=a.sweep,
                            max_drop=a.max_drop, target_size=a.target_size, recipe=recipe,
@@ -111,7 +114,7 @@ def cmd_inspect(a) -> int:
     from .report import inspect_model, inspect_text
 
     model = load_ecm(a.model)
-    info = inspect_model(model, a.model.stat().st_size)
+    info = inspect_model(model, a.model.stat().st_size, data=a.model.read_bytes())
     print(json.dumps(info, indent=1) if a.json else inspect_text(info))
     return 0
 

@@ -19,10 +19,10 @@ from .errors import EdgecompError
 from .ir import Graph
 from .packed.checks import check_model
 from .packed.model import QModel
-from .packed.stats import choose_encoding
 from .packed.writer import save_ecm
 from .passes.fuse import fuse_activations
 from .passes import pruning as pruning_stage
+from . import storage
 from .quant import calibrate, quantize
 
 
@@ -48,7 +48,11 @@ class CompressOptions:
     val_dir: Path | None = None            # validation images for the sensitivity metric
     val_data: tuple[np.ndarray, np.ndarray | None] | None = None  # or ready-made (x, labels)
     report_dir: Path | None = None         # pruning.json, sensitivity.json / .png
-    encoding: str = "auto"                 # auto | dense | sparse_rel8
+    # Storage (edgecomp/storage.py): k-means sharing, weight bit widths, encodings.
+    share_bits: int | str | dict[str, int] | None = None  # 4, or "conv=6,fc=4,<layer>=5"
+    weight_bits: int | str | dict[str, int] | None = None  # 8, or "conv=8,fc=6,<layer>=4"
+    encoding: str = "auto"                 # auto | dense | rel8 | rel4 | bitmap | block | shared
+    huffman: bool = False                  # Huffman code each weight blob when smaller
     preprocess: dict[str, Any] | None = None
     labels: list[str] | None = None
     show_progress: bool = True
@@ -57,7 +61,7 @@ class CompressOptions:
 @dataclass
 class CompressResult:
     qmodel: QModel
-    float_graph: Graph                      # after folding, fusion and pruning
+    float_graph: Graph                      # after folding, fusion, pruning and sharing
     passes: list[dict[str, Any]] = field(default_factory=list)
     pruning: pruning_stage.PruningOutcome | None = None
 
@@ -84,7 +88,18 @@ def import_model(path: str | Path) -> Graph:
     if suffix == ".onnx":
         from .importers import import_onnx
         return import_onnx(path)
-    raise EdgecompError(f"{path}: unknown model type {suffix!r} (edgecomp reads .onnx)")
+    if suffix == ".tflite":
+        from .importers import import_tflite
+        return import_tflite(path)
+    raise EdgecompError(f"{path}: unknown model type {suffix!r} (edgecomp reads .onnx and "
+                        ".tflite)")
+
+
+def _given_quantization(graph: Graph) -> bool:
+    """A quantized source (TFLite int8/uint8) that quantizes every tensor itself: no
+    calibration is needed, its own scales and zero points are kept."""
+    return bool(graph.metadata.get("quantization_given")) and all(
+        t.scale is not None for t in graph.tensors.values())
 
 
 def calibration_images(opts: CompressOptions, pre: dict[str, Any], shape) -> np.ndarray:
@@ -118,14 +133,18 @@ def compress(model_path: str | Path, opts: CompressOptions,
 
     side = sidecar(model_path)
     pre = opts.preprocess or side.get("input")
-    if pre is None and calibration_data is None:
+    given = _given_quantization(graph) and not pruning_stage.requested(opts)
+    if pre is None and calibration_data is None and not given:
         raise EdgecompError(f"no preprocessing known for {model_path}: give --preprocess JSON "
                             f"or put {model_path.with_suffix('.json').name} next to the model")
     if pre is not None:
         parse_preprocess(pre)
     labels = opts.labels if opts.labels is not None else side.get("labels", [])
     in_shape = graph.shape(graph.inputs[0])
-    if calibration_data is None:
+    if given and calibration_data is None and opts.calib_dir is None:
+        images = np.zeros((0, *in_shape[1:]), np.float32)  # the model brings its quantization
+        passes.append({"pass": "load_calibration", "seconds": 0.0})
+    elif calibration_data is None:
         images = timed("load_calibration", lambda: calibration_images(opts, pre, in_shape))
     else:
         images = np.asarray(calibration_data, dtype=np.float32)
@@ -139,15 +158,25 @@ def compress(model_path: str | Path, opts: CompressOptions,
         pruned = pruning_stage.run_pruning(graph, opts, images, pre, labels, model_path.name)
         passes.extend(pruned.passes)
         graph = pruned.graph
-    ranges = timed("calibrate", lambda: calibrate(graph, images, opts.calibration,
-                                                  opts.percentile,
-                                                  show_progress=opts.show_progress),
-                   method=opts.calibration)
-    qmodel = timed("quantize", lambda: quantize(graph, ranges, opts.quant_mode),
-                   mode=opts.quant_mode)
-    for node in qmodel.nodes:
-        if node.weights is not None:
-            node.weight_encoding = choose_encoding(node, opts.encoding)
+    shared = {}
+    if opts.share_bits not in (None, "", 0, {}):
+        shared = timed("share_weights", lambda: storage.share(graph, opts.share_bits))
+        passes[-1]["layers"] = len(shared)
+    if given:
+        ranges = {}
+        passes.append({"pass": "calibrate", "seconds": 0.0, "method": "given by the model"})
+    else:
+        ranges = timed("calibrate", lambda: calibrate(graph, images, opts.calibration,
+                                                      opts.percentile,
+                                                      show_progress=opts.show_progress),
+                       method=opts.calibration)
+    wbits = storage.weight_bits(graph, opts.weight_bits)
+    qmodel = timed("quantize", lambda: quantize(graph, ranges, opts.quant_mode, wbits,
+                                                set(shared)),
+                   mode=opts.quant_mode, **({"weight_bits": wbits} if wbits else {}))
+    encoded = timed("encode", lambda: storage.encode(qmodel, opts.encoding, opts.huffman,
+                                                     opts.show_progress))
+    passes[-1].update(encoded)
     check_model(qmodel)
     qmodel.labels = list(labels)
     qmodel.metadata = {
@@ -159,11 +188,17 @@ def compress(model_path: str | Path, opts: CompressOptions,
         "input": {**(pre or {}), "name": graph.inputs[0], "layout": "NCHW",
                   "shape": list(in_shape)},
         "quantization": {"mode": opts.quant_mode, "calibration": opts.calibration,
-                         "images": int(len(images))},
+                         "images": int(len(images)),
+                         **({"weight_bits": wbits} if wbits else {})},
+        **({"sharing": storage.sharing_metadata(shared)} if shared else {}),
         "layers": {n.name: {"source_nodes": list(n.source)} for n in graph.nodes},
         "passes": passes,
         **({"pruning": pruning_stage.metadata(pruned)} if pruned else {}),
     }
+    if given:  # a quantized source (TFLite): its own scales, no calibration
+        qmodel.metadata["quantization"] = {
+            "mode": "given", "calibration": "none (the source model's own scales)", "images": 0,
+            "requantized_weight_channels": graph.metadata.get("requantized_weight_channels", 0)}
     return CompressResult(qmodel, graph, passes, pruned)
 
 

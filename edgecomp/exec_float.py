@@ -127,8 +127,57 @@ def _avgpool(g: Graph, node: Node, ins: list, out_shape: tuple) -> np.ndarray:
 
 
 def _softmax(g: Graph, node: Node, ins: list, out_shape: tuple) -> np.ndarray:
-    e = np.exp(ins[0] - ins[0].max(axis=-1, keepdims=True))
+    beta = np.float32(node.attrs.get("beta", 1.0))
+    e = np.exp((ins[0] - ins[0].max(axis=-1, keepdims=True)) * beta)
     return e / e.sum(axis=-1, keepdims=True)
+
+
+# -- ops added with format 1.1 -------------------------------------------------------------------
+def _hard_sigmoid(x, a):
+    return np.clip(x * a.get("alpha", 0.2) + a.get("beta", 0.5), 0, 1)
+
+
+# Elementwise functions of one input, f(x, attrs); the quantizer tabulates the same functions
+# into LUTs (docs/format.md 5), so float and integer paths share one definition.
+ELEMENTWISE: dict[str, Callable[[np.ndarray, dict], np.ndarray]] = {
+    "Sigmoid": lambda x, a: 1 / (1 + np.exp(-x)),
+    "HardSigmoid": _hard_sigmoid,
+    "HardSwish": lambda x, a: x * np.clip(x / 6 + 0.5, 0, 1),
+    "Tanh": lambda x, a: np.tanh(x),
+    "LeakyRelu": lambda x, a: np.where(x >= 0, x, x * a.get("alpha", 0.01)),
+    "Affine": lambda x, a: x * a.get("scale", 1.0) + a.get("offset", 0.0),
+}
+
+
+def _elementwise(g: Graph, node: Node, ins: list, out_shape: tuple) -> np.ndarray:
+    with np.errstate(over="ignore"):  # exp overflow in Sigmoid saturates correctly to 0
+        return ELEMENTWISE[node.op](ins[0], node.attrs).astype(np.float32)
+
+
+def _pad(g: Graph, node: Node, ins: list, out_shape: tuple) -> np.ndarray:
+    a = node.attrs
+    return np.pad(ins[0], list(zip(a["begin"], a["end"])),
+                  constant_values=np.float32(a.get("value", 0.0)))
+
+
+def _lrn(g: Graph, node: Node, ins: list, out_shape: tuple) -> np.ndarray:
+    x = ins[0]
+    a = node.attrs
+    size = int(a["size"])
+    c = x.shape[1]
+    sq = np.concatenate([np.zeros_like(x[:, :1]), np.cumsum(x.astype(np.float64) ** 2, axis=1)],
+                        axis=1)
+    lo = np.maximum(np.arange(c) - (size - 1) // 2, 0)
+    hi = np.minimum(np.arange(c) + size // 2, c - 1) + 1
+    total = sq[:, hi] - sq[:, lo]
+    return (x / (a.get("k", 1.0) + a.get("alpha", 1e-4) / size * total)
+            ** a.get("beta", 0.75)).astype(np.float32)
+
+
+def _resize(g: Graph, node: Node, ins: list, out_shape: tuple) -> np.ndarray:
+    from .resize import resize_float
+
+    return resize_float(ins[0], out_shape[2:], node.attrs)
 
 
 KERNELS: dict[str, Kernel] = {
@@ -140,10 +189,18 @@ KERNELS: dict[str, Kernel] = {
     "MaxPool": _maxpool,
     "AveragePool": _avgpool,
     "GlobalAveragePool": lambda g, n, i, s: i[0].mean(axis=(2, 3), keepdims=True),
-    "Add": lambda g, n, i, s: i[0] + i[1],
+    "Add": lambda g, n, i, s: (i[0] + i[1]) * np.float32(n.attrs.get("alpha", 1.0)),
     "Concat": lambda g, n, i, s: np.concatenate(i, axis=n.attrs["axis"]),
     "Softmax": _softmax,
     "Reshape": lambda g, n, i, s: i[0].reshape(s),
+    "Mul": lambda g, n, i, s: i[0] * i[1],
+    "Expand": lambda g, n, i, s: np.broadcast_to(i[0], s).copy(),
+    **{op: _elementwise for op in ELEMENTWISE},
+    "Pad": _pad,
+    "LRN": _lrn,
+    "Resize": _resize,
+    "Transpose": lambda g, n, i, s: np.ascontiguousarray(np.transpose(i[0], n.attrs["perm"])),
+    "Requantize": lambda g, n, i, s: i[0],
 }
 
 

@@ -12,7 +12,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .errors import ShapeError
-from .packed.model import QModel, QNode, QTensor
+from .packed.model import RESIZE_NEAREST, RESIZE_ONE, QModel, QNode, QTensor
 
 INT8_MIN, INT8_MAX = -128, 127
 
@@ -160,6 +160,66 @@ def _reshape(model: QModel, node: QNode, x: np.ndarray) -> np.ndarray:
     return x.reshape(model.tensors[node.outputs[0]].shape)
 
 
+# -- ops of format 1.1 ---------------------------------------------------------------------------
+def _lut(model: QModel, node: QNode, x: np.ndarray) -> np.ndarray:
+    return node.table.astype(np.int8)[x.astype(np.int64) + 128]
+
+
+def _mul(model: QModel, node: QNode, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    at, bt = (model.tensors[i] for i in node.inputs)
+    yt = model.tensors[node.outputs[0]]
+    m, s, lo, hi = node.params
+    prod = (a.astype(np.int64) - at.zero_point) * (b.astype(np.int64) - bt.zero_point)
+    return clamp(yt.zero_point + rshift_round(prod * m, s), lo, hi)
+
+
+def _expand(model: QModel, node: QNode, x: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(np.broadcast_to(x, model.tensors[node.outputs[0]].shape))
+
+
+def _pad(model: QModel, node: QNode, x: np.ndarray) -> np.ndarray:
+    p = node.params
+    widths = [(p[d], p[4 + d]) for d in range(x.ndim)]
+    return np.pad(x, widths, constant_values=np.int8(p[8]))
+
+
+def _lrn(model: QModel, node: QNode, x: np.ndarray) -> np.ndarray:
+    xt, yt = _io(model, node)
+    size, acc_shift, s = node.params
+    xs = x[0].astype(np.int64) - xt.zero_point            # [C, H, W]
+    sq = np.concatenate([np.zeros((1,) + xs.shape[1:], np.int64), np.cumsum(xs * xs, axis=0)])
+    c = xs.shape[0]
+    lo = np.maximum(np.arange(c) - (size - 1) // 2, 0)   # window [c - (size-1)//2, c + size//2]
+    hi = np.minimum(np.arange(c) + size // 2, c - 1) + 1
+    acc = sq[hi] - sq[lo]
+    t = np.minimum(acc >> acc_shift, node.table.size - 1)
+    m = node.table.astype(np.int64)[t]
+    return clamp(yt.zero_point + rshift_round(xs * m, s), INT8_MIN, INT8_MAX)[None]
+
+
+def _resize(model: QModel, node: QNode, x: np.ndarray) -> np.ndarray:
+    xt, yt = _io(model, node)
+    mode, m, s = node.params
+    ho, wo = yt.shape[2:]
+    rows = node.table[:3 * ho].reshape(ho, 3).astype(np.int64)
+    cols = node.table[3 * ho:].reshape(wo, 3).astype(np.int64)
+    if mode == RESIZE_NEAREST:
+        return x[:, :, rows[:, 0]][:, :, :, cols[:, 0]]
+    xs = x[0].astype(np.int64) - xt.zero_point
+    wy = np.stack([RESIZE_ONE - rows[:, 2], rows[:, 2]])  # [2, Ho]
+    wx = np.stack([RESIZE_ONE - cols[:, 2], cols[:, 2]])  # [2, Wo]
+    acc = np.zeros((xs.shape[0], ho, wo), np.int64)
+    for a in range(2):
+        for b in range(2):
+            tap = xs[:, rows[:, a]][:, :, cols[:, b]]
+            acc += tap * (wy[a][:, None] * wx[b][None, :])
+    return clamp(yt.zero_point + rshift_round(acc * m, s), INT8_MIN, INT8_MAX)[None]
+
+
+def _transpose(model: QModel, node: QNode, x: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(np.transpose(x, node.params[:x.ndim]))
+
+
 def _io(model: QModel, node: QNode) -> tuple[QTensor, QTensor]:
     return model.tensors[node.inputs[0]], model.tensors[node.outputs[0]]
 
@@ -168,6 +228,8 @@ KERNELS: dict[str, Callable[..., np.ndarray]] = {
     "CONV": _conv, "FC": _fc, "MAXPOOL": _maxpool, "AVGPOOL": _avgpool,
     "GLOBALAVGPOOL": _globalavgpool, "ADD": _add, "CONCAT": _concat, "CLAMP": _clamp,
     "SOFTMAX": _softmax, "RESHAPE": _reshape,
+    "LUT": _lut, "MUL": _mul, "EXPAND": _expand, "PAD": _pad, "LRN": _lrn, "RESIZE": _resize,
+    "TRANSPOSE": _transpose,
 }
 
 

@@ -13,6 +13,18 @@ IR ops and their attributes:
 - ``Relu``, ``Clip`` (attrs min, max), ``MaxPool`` / ``AveragePool`` (kernel, strides, pads,
   ceil_mode, count_include_pad), ``GlobalAveragePool``, ``Add`` (attrs activation), ``Concat``
   (attrs axis), ``Softmax`` (last axis), ``Reshape`` (output shape on the tensor).
+- Added with format 1.1: ``Mul`` and ``Add`` of two activations with numpy broadcasting (Add
+  has an optional ``alpha``: ``alpha * (a + b)``, ONNX Mean), ``Expand`` (broadcast to the
+  output's shape), ``Affine`` (``x * scale + offset``, attrs scale / offset: python floats),
+  elementwise ``Sigmoid``, ``HardSigmoid`` (alpha, beta), ``HardSwish``, ``Tanh``,
+  ``LeakyRelu`` (alpha), ``Pad`` (attrs begin, end: per dim; value: float), ``LRN`` (size,
+  alpha, beta, k: ONNX's bias), ``Resize`` (mode 'nearest' | 'linear', coord, nearest_mode: see
+  ``edgecomp.resize``), ``Transpose`` (perm), ``Requantize`` (identity in float; a quantized
+  source model changes scale there), and ``Softmax`` takes an optional ``beta``.
+
+A node may carry ``attrs["given"]`` (quantized source models, e.g. TFLite): the source's
+per-output-channel weight scales and integer bias, which the quantizer then uses instead of its
+own; ``TensorInfo.scale`` / ``zero_point`` then hold the source's activation quantization.
 """
 from __future__ import annotations
 
@@ -25,7 +37,9 @@ import numpy as np
 from .errors import GraphError
 
 OPS = ("Conv", "Gemm", "Relu", "Clip", "MaxPool", "AveragePool", "GlobalAveragePool", "Add",
-       "Concat", "Softmax", "Reshape")
+       "Concat", "Softmax", "Reshape",
+       "Mul", "Expand", "Affine", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "LeakyRelu",
+       "Pad", "LRN", "Resize", "Transpose", "Requantize")
 
 
 @dataclass

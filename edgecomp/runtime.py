@@ -3,7 +3,10 @@
     rt = Runtime("model.ecm", num_threads=2)
     y = rt.run(x)                  # int8 [1, ...] of the input shape (or float: quantized)
     every = rt.run_all(x)          # {tensor index: int8 array}, for layer-by-layer comparison
-    rt.layer_stats()               # dense / executed MACs and time per node of the last run
+    rt.layer_stats()               # MACs (dense, executed, skipped), bytes, kernel, time per node
+
+kernels="reference" runs the plain reference kernels instead of the optimized ones (both give
+identical bytes; the optimized set chooses a kernel per layer, see runtime/src/opt.h).
 
 A path is mapped read-only (zero copy); bytes are copied once into an aligned buffer that the
 Runtime keeps alive. Bad files raise FormatError, a wrong input ShapeError, anything else the C
@@ -25,6 +28,11 @@ from .errors import FormatError, RuntimeFailure, ShapeError
 INT8_MIN, INT8_MAX = -128, 127
 _ERRLEN = 1024
 _WEIGHTS = {0: None, 1: "dense", 2: "sparse_rel8"}
+KERNEL_SETS = ("default", "reference")
+# edgert_layer_stats counters copied into layer_stats() rows (runtime/include/edgert.h)
+_COUNTERS = ("dense_macs", "executed_macs", "skipped_zero_weight_macs",
+             "skipped_zero_activation_macs", "padding_macs", "weight_bytes", "act_bytes_read",
+             "act_bytes_written", "ns")
 
 
 def _native():
@@ -67,7 +75,11 @@ class Runtime:
     """A model loaded into the C runtime plus one session (arena, optional worker threads)."""
 
     def __init__(self, model: str | os.PathLike | bytes | bytearray | memoryview, *,
-                 num_threads: int = 1, keep_intermediates: bool = False) -> None:
+                 num_threads: int = 1, keep_intermediates: bool = False,
+                 kernels: str = "default") -> None:
+        if kernels not in KERNEL_SETS:
+            raise ValueError(f"kernels must be one of {KERNEL_SETS}, not {kernels!r}")
+        self.kernels = kernels
         self._ffi, self._lib = _native()
         self._model = self._session = self._debug = None
         self._buffer = None  # keeps bytes given to the zero-copy loader alive
@@ -131,6 +143,8 @@ class Runtime:
         lib.edgert_session_options_init(opts)
         opts.num_threads = self.num_threads
         opts.keep_intermediates = int(bool(keep_intermediates))
+        opts.kernels = (lib.EDGERT_KERNELS_REFERENCE if self.kernels == "reference"
+                        else lib.EDGERT_KERNELS_DEFAULT)
         err = ffi.new("char[]", _ERRLEN)
         out = ffi.new("edgert_session **")
         self._check(lib.edgert_session_create(self._model, opts, out, err, _ERRLEN), err)
@@ -175,7 +189,7 @@ class Runtime:
         # only the Python side parses the JSON (docs/format.md 4): reject it like parse_ecm
         try:
             meta = json.loads(self._text(ptr, size[0]))
-        except json.JSONDecodeError as e:
+        except (json.JSONDecodeError, RecursionError) as e:
             raise FormatError(f"METADATA section is not valid UTF-8 JSON ({e})") from None
         if not isinstance(meta, dict):
             raise FormatError("METADATA section is not a JSON object")
@@ -286,19 +300,22 @@ class Runtime:
             return {t.index: self._read(self._debug, t) for t in self.tensors}
 
     def layer_stats(self) -> list[dict[str, Any]]:
-        """Per node, for the last ``run``: dense_macs, executed_macs (what the kernel actually
-        multiplied: pruned weights and padding skipped), ns, and what the node is."""
+        """Per node, for the last ``run``: what the node is, the kernel that ran it, and the
+        counters of edgert.h: dense_macs = executed_macs + skipped_zero_weight_macs +
+        skipped_zero_activation_macs + padding_macs (executed: in-bounds MACs whose weight the
+        kernel multiplied), weight_bytes, act_bytes_read / act_bytes_written, ns."""
         stats = self._ffi.new("edgert_layer_stats *")
         rows = []
         with self._lock:
             s = self._live()
             for n in self.nodes:
                 self._check(self._lib.edgert_session_layer_stats(s, n.index, stats))
-                rows.append({"index": n.index, "name": n.name, "op": n.op,
-                             "weights": n.weights, "weight_count": n.weight_count,
-                             "stored_weights": n.stored_weights,
-                             "dense_macs": int(stats.dense_macs),
-                             "executed_macs": int(stats.executed_macs), "ns": int(stats.ns)})
+                row = {"index": n.index, "name": n.name, "op": n.op, "weights": n.weights,
+                       "weight_count": n.weight_count, "stored_weights": n.stored_weights,
+                       "kernel": (self._ffi.string(stats.kernel).decode()
+                                  if stats.kernel != self._ffi.NULL else None)}
+                row.update({k: int(getattr(stats, k)) for k in _COUNTERS})
+                rows.append(row)
         return rows
 
     @property

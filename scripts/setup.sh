@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(build-essential gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user socat
-              openssh-server openssh-client clang)
+              openssh-server openssh-client clang chromium-headless-shell valgrind libclang-rt-14-dev)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

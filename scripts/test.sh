@@ -13,6 +13,10 @@ step() {
 }
 step make -C runtime test
 step make -C runtime CROSS=aarch64-linux-gnu- qemu-test
+# hardening (docs/hardening.md): ASan+UBSan tests, ~60 s per fuzz target, valgrind on the CLI
+step make -C runtime sanitize-test
+step make -C runtime fuzz-short
+step make -C runtime valgrind-test
 # -P: do not put the working directory on sys.path, so the tests import the installed edgecomp
 # (with its compiled extension and package data), not the source tree.
 step .venv/bin/python -P -m pytest -q tests

@@ -105,7 +105,7 @@ def test_header_fields_at_spec_offsets():
     data = write_ecm(small_model())
     assert data[:8] == b"EDGECMP\0"
     major, minor, hsize = struct.unpack_from("<HHI", data, 8)
-    assert (major, minor, hsize) == (1, 0, 64)
+    assert (major, minor, hsize) == (1, 1, 64)
     assert struct.unpack_from("<Q", data, 16)[0] == len(data)
     nsec = struct.unpack_from("<I", data, 24)[0]
     for i in range(nsec):

@@ -246,7 +246,7 @@ N0_BLOBS = N0_PARAMS + 13 * 4
 HOSTILE = [
     # header fields
     ("magic", lambda d: b"XDGECMP\0" + d[8:], "bad magic 58 44 47 45"),
-    ("version_major", lambda d: patched(d, 8, "<H", 2), r"format version 2\.0 is not supported"),
+    ("version_major", lambda d: patched(d, 8, "<H", 2), r"format version 2\.1 is not supported"),
     ("header_size", lambda d: patched(d, 12, "<I", 96), "header size 96"),
     ("file_size", lambda d: patched(d, 16, "<Q", len(d) + 64),
      rf"header says the file is {len(DATA) + 64} bytes but it has {len(DATA)}"),
@@ -301,7 +301,7 @@ HOSTILE = [
      "groups 3 must divide input channels and output channels"),
     ("conv_stride_shape", lambda d: patched(d, N0_PARAMS + 8, "<i", 1),
      r"output shape \[1, 6, 4, 4\] does not follow from input \[1, 4, 7, 7\]"),
-    ("blob_kind", lambda d: patched(d, N0_BLOBS, "<I", 9), "blob 0: unknown blob kind 9"),
+    ("blob_kind", lambda d: patched(d, N0_BLOBS, "<I", 99), "blob 0: unknown blob kind 99"),
     ("blob_misaligned", lambda d: patched(d, N0_BLOBS + 8, "<Q", 4),
      "blob at 4 size .* is misaligned or outside DATA"),
     ("blob_outside_data", lambda d: patched(d, N0_BLOBS + 8, "<Q", 1 << 40),

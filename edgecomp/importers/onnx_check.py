@@ -249,8 +249,104 @@ def check_model(v: OnnxView) -> None:
         if t == v.input_name or t in v.static:
             problems.append(f"graph output {t!r} is the graph input or a constant; nothing to run")
     if problems:
+        missing = sorted({v.nodes[i].op_type for i in range(len(v.nodes))
+                          if any(p.startswith("operator ") for p in node_problems(v, i))})
+        head = f"unsupported operators {', '.join(missing)}; " if missing else ""
         raise UnsupportedOpError(
-            f"{v.path}: cannot import the model, {len(problems)} problem(s):\n  - "
+            f"{v.path}: cannot import the model, {head}{len(problems)} problem(s):\n  - "
             + "\n  - ".join(problems)
             + f"\n(edgecomp imports the ONNX ops {', '.join(sorted(CHECKERS))}, plus constant "
             "shape arithmetic it folds at import time)")
+
+
+# -- operators added with format 1.1 ------------------------------------------------------------
+def _binary(v, i, node, a):
+    """Add/Mul of activations (broadcasting), or any of Add/Sub/Mul/Div with one constant
+    operand (per-channel or scalar; the converter checks the constant's shape)."""
+    ins = [_input(node, 0), _input(node, 1)]
+    consts = [t for t in ins if t in v.static]
+    if not consts and node.op_type not in ("Add", "Mul"):
+        return [f"{node.op_type} of two activations is not supported (only Add and Mul)"]
+    if node.op_type == "Div" and ins[1] not in v.static:
+        return ["dividing by an activation is not supported (only by a constant)"]
+    return []
+
+
+def _batchnorm_any(v, i, node, a):
+    out = _activation(v, node) + _static(v, node, (1, 2, 3, 4),
+                                         ("scale", "B", "mean", "var"))
+    out += _unused_extra_outputs(v, node, "training statistics")
+    if a.get("training_mode", 0):
+        out.append("training_mode=1 is not supported")
+    if a.get("spatial", 1) != 1:
+        out.append("spatial=0 is not supported")
+    return out
+
+
+def _unary(v, i, node, a):
+    return _activation(v, node)
+
+
+def _pad(v, i, node, a):
+    out = _activation(v, node) + _static(v, node, (1, 2, 3), ("pads", "constant_value", "axes"))
+    if a.get("mode", "constant") != "constant":
+        out.append(f"mode={a['mode']!r} is not supported (only constant)")
+    if any(p < 0 for p in a.get("pads", [])):
+        out.append(f"negative pads {list(a['pads'])} are not supported")
+    return out
+
+
+def _lrn(v, i, node, a):
+    out = _activation(v, node)
+    if not 1 <= int(a.get("size", 0)) <= 255:
+        out.append(f"size={a.get('size')} must be in [1, 255]")
+    r = _rank(v, _input(node, 0))
+    if r not in (None, 4):
+        out.append(f"input must be rank 4 (NCHW), got rank {r}")
+    return out
+
+
+def _reduce_mean(v, i, node, a):
+    return _activation(v, node) + _static(v, node, (1,), ("axes",))
+
+
+def _resize(v, i, node, a):
+    from ..resize import COORDS, NEAREST_MODES
+
+    out = _activation(v, node) + _static(v, node, (1, 2, 3), ("roi/scales", "scales", "sizes"))
+    if a.get("mode", "nearest") not in ("nearest", "linear", "bilinear"):
+        out.append(f"mode={a['mode']!r} is not supported (nearest, linear)")
+    coord = a.get("coordinate_transformation_mode", "half_pixel")
+    if coord not in COORDS:
+        out.append(f"coordinate_transformation_mode={coord!r} is not supported")
+    if a.get("nearest_mode", "round_prefer_floor") not in NEAREST_MODES:
+        out.append(f"nearest_mode={a['nearest_mode']!r} is not supported")
+    for key in ("antialias", "exclude_outside"):
+        if a.get(key, 0):
+            out.append(f"{key}=1 is not supported")
+    r = _rank(v, _input(node, 0))
+    if r not in (None, 4):
+        out.append(f"input must be rank 4 (NCHW), got rank {r}")
+    return out
+
+
+def _softmax_any(v, i, node, a):
+    return _activation(v, node)
+
+
+def _mean(v, i, node, a):
+    out = [f"input {t!r} is a constant; Mean of constants with activations is not supported"
+           for t in node.input if t in v.static]
+    if len(node.input) > 2:
+        out.append(f"Mean of {len(node.input)} inputs; only 1 or 2")
+    return out
+
+
+CHECKERS.update({
+    "Add": _binary, "Sub": _binary, "Mul": _binary, "Div": _binary,
+    "BatchNormalization": _batchnorm_any,
+    "Sigmoid": _unary, "HardSigmoid": _unary, "HardSwish": _unary, "Tanh": _unary,
+    "LeakyRelu": _unary, "Pad": _pad, "LRN": _lrn, "Transpose": _unary, "Squeeze": _unary,
+    "Unsqueeze": _unary, "ReduceMean": _reduce_mean, "Resize": _resize, "Upsample": _resize,
+    "Softmax": _softmax_any, "Mean": _mean,
+})

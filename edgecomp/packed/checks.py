@@ -10,7 +10,8 @@ import math
 import numpy as np
 
 from ..errors import FormatError
-from .model import QModel, QNode
+from .limits import check_limits
+from .model import RESIZE_BILINEAR, RESIZE_NEAREST, RESIZE_ONE, QModel, QNode
 
 
 def conv_out(size: int, k: int, stride: int, pad0: int, pad1: int, dil: int = 1) -> int:
@@ -65,7 +66,7 @@ def _check_ms(node: QNode, i: int, m: int, s: int, max_shift: int = 62) -> None:
         _fail(node, i, f"multiplier {m} / shift {s} out of range")
 
 
-_INPUT_COUNTS = {"ADD": 2}  # CONCAT: any number >= 1; every other op: exactly 1
+_INPUT_COUNTS = {"ADD": 2, "MUL": 2}  # CONCAT: any number >= 1; every other op: exactly 1
 
 
 def _check_accumulator(node: QNode, i: int) -> None:
@@ -158,10 +159,91 @@ def check_node(model: QModel, node: QNode, i: int) -> None:
     elif op == "RESHAPE":
         if math.prod(x) != math.prod(y):
             _fail(node, i, f"element count changes {x} -> {y}")
-    if op in ("MAXPOOL", "CLAMP", "RESHAPE"):
+    elif op in _CHECKS_1_1:
+        _CHECKS_1_1[op](model, node, i, x, y)
+    if op in ("MAXPOOL", "CLAMP", "RESHAPE", "EXPAND", "PAD", "TRANSPOSE") or (
+            op == "RESIZE" and p[0] == RESIZE_NEAREST):
         xt = model.tensors[node.inputs[0]]
         if (xt.scale, xt.zero_point) != (yt.scale, yt.zero_point):
             _fail(node, i, "output quantization must equal the input's")
+
+
+# -- ops of format 1.1 (docs/format.md 2.3) ---------------------------------------------------
+def _check_lut(model, node, i, x, y):
+    if x != y:
+        _fail(node, i, f"shape changes {x} -> {y}")
+    if node.table is None or node.table.shape != (256,):
+        _fail(node, i, "needs a LUT of 256 int8 entries")
+
+
+def _check_mul(model, node, i, x, y):
+    b = model.tensors[node.inputs[1]].shape
+    if not (x == b == y):
+        _fail(node, i, f"input shapes {x}, {b} and output {y} must be equal")
+    _check_ms(node, i, node.params[0], node.params[1])
+    _check_act(node, i, node.params[2], node.params[3])
+
+
+def _check_expand(model, node, i, x, y):
+    if len(x) != len(y) or any(a not in (1, b) for a, b in zip(x, y)):
+        _fail(node, i, f"input {x} does not broadcast to output {y} (same rank, each dim "
+              "equal or 1)")
+
+
+def _check_pad(model, node, i, x, y):
+    p = node.params
+    begin, end, value = p[0:4], p[4:8], p[8]
+    if len(x) != len(y) or min(begin + end) < 0 or any(v for v in begin[len(x):] + end[len(x):]):
+        _fail(node, i, f"pads {begin} / {end} must be >= 0 and 0 past rank {len(x)}")
+    want = tuple(d + a + b for d, a, b in zip(x, begin, end))
+    if y != want:
+        _fail(node, i, f"output shape {y} != input {x} + pads {begin} / {end} = {want}")
+    if not -128 <= value <= 127:
+        _fail(node, i, f"pad value {value} is not an int8")
+
+
+def _check_lrn(model, node, i, x, y):
+    size, acc_shift, s = node.params
+    if len(x) != 4 or x[0] != 1 or x != y:
+        _fail(node, i, f"needs an NCHW batch-1 input and the same output shape, got {x} -> {y}")
+    if not 1 <= size <= 255 or not 0 <= acc_shift <= 30 or not 1 <= s <= 62:
+        _fail(node, i, f"size {size} (1..255), acc_shift {acc_shift} (0..30) or S {s} (1..62) "
+              "out of range")
+    t = node.table
+    if t is None or not 1 <= t.size <= 65536 or np.any(t < 0):
+        _fail(node, i, "needs a TABLE_I32 of 1..65536 multipliers, each >= 0")
+
+
+def _check_resize(model, node, i, x, y):
+    mode, m, s = node.params
+    if len(x) != 4 or len(y) != 4 or x[0] != 1 or y[0] != 1 or x[1] != y[1]:
+        _fail(node, i, f"needs NCHW batch-1 tensors with the same channels, got {x} -> {y}")
+    if mode not in (RESIZE_NEAREST, RESIZE_BILINEAR):
+        _fail(node, i, f"mode {mode} is not 0 (nearest) or 1 (bilinear)")
+    _check_ms(node, i, m, s)
+    t = node.table
+    ho, wo = y[2], y[3]
+    if t is None or t.size != 3 * (ho + wo):
+        _fail(node, i, f"needs a TABLE_I32 of 3 * (H_out + W_out) = {3 * (ho + wo)} entries")
+    rows, cols = t[:3 * ho].reshape(ho, 3), t[3 * ho:].reshape(wo, 3)
+    for what, tab, n in (("row", rows, x[2]), ("column", cols, x[3])):
+        if (np.any(tab[:, :2] < 0) or np.any(tab[:, :2] >= n) or np.any(tab[:, 2] < 0)
+                or np.any(tab[:, 2] > RESIZE_ONE)):
+            _fail(node, i, f"{what} table: indices must be in [0, {n - 1}] and weights in "
+                  f"[0, {RESIZE_ONE}]")
+
+
+def _check_transpose(model, node, i, x, y):
+    perm = node.params
+    r = len(x)
+    if sorted(perm[:r]) != list(range(r)) or list(perm[r:]) != list(range(r, 4)):
+        _fail(node, i, f"perm {perm} is not a permutation of the first {r} axes")
+    if y != tuple(x[a] for a in perm[:r]):
+        _fail(node, i, f"output shape {y} != input {x} permuted by {perm[:r]}")
+
+
+_CHECKS_1_1 = {"LUT": _check_lut, "MUL": _check_mul, "EXPAND": _check_expand, "PAD": _check_pad,
+               "LRN": _check_lrn, "RESIZE": _check_resize, "TRANSPOSE": _check_transpose}
 
 
 def check_model(model: QModel) -> None:
@@ -184,3 +266,4 @@ def check_model(model: QModel) -> None:
     if orphans:
         raise FormatError(f"tensor {orphans[0]!r} is neither the graph input nor the output of "
                           f"a node ({len(orphans)} such tensors)")
+    check_limits(model)

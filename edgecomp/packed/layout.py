@@ -3,7 +3,7 @@ import struct
 
 MAGIC = b"EDGECMP\0"
 VERSION_MAJOR = 1
-VERSION_MINOR = 0
+VERSION_MINOR = 1  # 1.1: ops 11-17, blob kinds 7-8, weight encodings of kinds 9-13
 HEADER_SIZE = 64
 SECTION_ENTRY_SIZE = 32
 SECTION_ALIGN = 64

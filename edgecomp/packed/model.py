@@ -15,6 +15,8 @@ import numpy as np
 OP_CODES = {
     "CONV": 1, "FC": 2, "MAXPOOL": 3, "AVGPOOL": 4, "GLOBALAVGPOOL": 5, "ADD": 6,
     "CONCAT": 7, "CLAMP": 8, "SOFTMAX": 9, "RESHAPE": 10,
+    # format 1.1
+    "LUT": 11, "MUL": 12, "EXPAND": 13, "PAD": 14, "LRN": 15, "RESIZE": 16, "TRANSPOSE": 17,
 }
 OP_NAMES = {v: k for k, v in OP_CODES.items()}
 
@@ -33,10 +35,25 @@ OP_PARAMS = {
     "CLAMP": ("lo", "hi"),
     "SOFTMAX": (),
     "RESHAPE": (),
+    "LUT": (),
+    "MUL": ("M", "S", "act_min", "act_max"),
+    "EXPAND": (),
+    "PAD": ("begin0", "begin1", "begin2", "begin3", "end0", "end1", "end2", "end3", "value"),
+    "LRN": ("size", "acc_shift", "S"),
+    "RESIZE": ("mode", "M", "S"),
+    "TRANSPOSE": ("perm0", "perm1", "perm2", "perm3"),
 }
 
+# Ops whose one blob is a table (QNode.table): int8[256] for LUT, i32[count] for the others.
+TABLE_BLOBS = {"LUT": "LUT", "LRN": "TABLE_I32", "RESIZE": "TABLE_I32"}
+RESIZE_NEAREST, RESIZE_BILINEAR = 0, 1
+RESIZE_ONE = 1024  # bilinear tap weights are integers summing to this (docs/format.md 5)
+
 BLOB_KINDS = {"WEIGHTS_DENSE": 1, "WEIGHTS_SPARSE_REL8": 2, "BIAS": 3, "MULTIPLIER": 4,
-              "SHIFT": 5, "EXP_TABLE": 6}
+              "SHIFT": 5, "EXP_TABLE": 6, "LUT": 7, "TABLE_I32": 8,
+              # format 1.2: weight encodings decoded at load (docs/format.md 3.3-3.8)
+              "WEIGHTS_SPARSE_REL4": 9, "WEIGHTS_BITMAP": 10, "WEIGHTS_BLOCK": 11,
+              "WEIGHTS_SHARED": 12, "WEIGHTS_HUFFMAN": 13}
 BLOB_NAMES = {v: k for k, v in BLOB_KINDS.items()}
 
 DTYPE_INT8 = 1
@@ -58,13 +75,15 @@ class QNode:
     outputs: list[int]
     params: list[int]
     # Weights are always held decoded (dense int8 [C_out, K]); ``weight_encoding`` says how the
-    # writer stores them ("dense" or "sparse_rel8").
+    # writer stores them ("dense", "sparse_rel8" or a name of packed/encodings, e.g.
+    # "huffman+shared+rel4").
     weights: np.ndarray | None = None
     weight_encoding: str = "dense"
     bias: np.ndarray | None = None        # int32 [C_out]
     multiplier: np.ndarray | None = None  # int32 [C_out]
     shift: np.ndarray | None = None       # int32 [C_out]
     exp_table: np.ndarray | None = None   # int32 [256]
+    table: np.ndarray | None = None       # LUT: int8 [256]; LRN, RESIZE: int32 [count]
 
     def param(self, key: str) -> int:
         return self.params[OP_PARAMS[self.op].index(key)]

@@ -16,7 +16,10 @@ import numpy as np
 from ..errors import FormatError
 from . import layout as L
 from .checks import check_model
-from .model import BLOB_NAMES, DTYPE_INT8, OP_NAMES, OP_PARAMS, QModel, QNode, QTensor
+from .limits import Budget
+from .model import (BLOB_NAMES, DTYPE_INT8, OP_NAMES, OP_PARAMS, TABLE_BLOBS, QModel, QNode,
+                    QTensor)
+from .encodings import DECODED_KINDS, decode_blob
 from .sparse import decode_rel8
 
 
@@ -161,6 +164,19 @@ def _i32_blob(blob, kind: str, n: int, what: str) -> np.ndarray:
     return np.frombuffer(raw, dtype="<i4").astype(np.int32)
 
 
+def _table_blob(blobs, kind: str, what: str) -> np.ndarray:
+    """The single table blob of LUT (int8[256]) / LRN, RESIZE (i32[count], checked later)."""
+    if len(blobs) != 1:
+        raise FormatError(f"{what}: needs 1 blob ({kind}), has {len(blobs)}")
+    bkind, count, raw = blobs[0]
+    if kind == "LUT":
+        if bkind != "LUT" or count != 256 or len(raw) != 256:
+            raise FormatError(f"{what}: expected LUT blob of 256 int8, got {bkind} count "
+                              f"{count} size {len(raw)}")
+        return np.frombuffer(raw, dtype=np.int8).copy()
+    return _i32_blob(blobs[0], kind, count, what)
+
+
 def _weights(blob, c_out: int, k: int, what: str) -> tuple[np.ndarray, str]:
     bkind, count, raw = blob
     if bkind == "WEIGHTS_DENSE":
@@ -180,11 +196,13 @@ def _weights(blob, c_out: int, k: int, what: str) -> tuple[np.ndarray, str]:
             return decode_rel8(rs, vals, steps, k), "sparse_rel8"
         except FormatError as e:
             raise FormatError(f"{what}: {e}") from None
+    if bkind in DECODED_KINDS:  # docs/format.md 3.3-3.8, decoded here like the C loader does
+        return decode_blob(bkind, count, raw, c_out, k, what)
     raise FormatError(f"{what}: blob kind {bkind} cannot hold weights")
 
 
 def _read_node(cur: _Cursor, strings: bytes, dat: bytes, n_tensors: int, i: int,
-               tensors: list[QTensor]) -> QNode:
+               tensors: list[QTensor], budget: Budget | None = None) -> QNode:
     op, nflags, noff, nlen, nin, nout, npar, nblob = cur.unpack(L.NODE_HEAD)
     name = _name(strings, noff, nlen, f"node {i}")
     what = f"node {i} {name!r}"
@@ -226,6 +244,8 @@ def _read_node(cur: _Cursor, strings: bytes, dat: bytes, n_tensors: int, i: int,
             k = x_shape[1] // groups * kh * kw
         else:
             k = math.prod(tensors[ins[0]].shape[1:])
+        if budget is not None:  # before the rows are expanded (docs/format.md 6.1)
+            budget.charge(what, c_out * k, math.prod(y_shape) * k)
         node.weights, node.weight_encoding = _weights(blobs[0], c_out, k, what)
         node.bias = _i32_blob(blobs[1], "BIAS", c_out, what)
         node.multiplier = _i32_blob(blobs[2], "MULTIPLIER", c_out, what)
@@ -234,6 +254,8 @@ def _read_node(cur: _Cursor, strings: bytes, dat: bytes, n_tensors: int, i: int,
         if nblob != 1:
             raise FormatError(f"{what}: needs 1 blob (exp table), has {nblob}")
         node.exp_table = _i32_blob(blobs[0], "EXP_TABLE", 256, what)
+    elif opname in TABLE_BLOBS:
+        node.table = _table_blob(blobs, TABLE_BLOBS[opname], what)
     elif nblob:
         raise FormatError(f"{what}: op takes no blobs, has {nblob}")
     return node
@@ -254,7 +276,8 @@ def parse_ecm(data: bytes) -> QModel:
     for t in inputs + outputs:
         _check_range(t, 0, n_t - 1, "graph input/output tensor index")
     tensors = [_read_tensor(cur, strings, i) for i in range(n_t)]
-    nodes = [_read_node(cur, strings, dat, n_t, i, tensors) for i in range(n_n)]
+    budget = Budget()
+    nodes = [_read_node(cur, strings, dat, n_t, i, tensors, budget) for i in range(n_n)]
     if cur.pos != len(cur.data):
         raise FormatError(f"GRAPH section: {len(cur.data) - cur.pos} unexpected bytes after "
                           "the last node")
@@ -268,7 +291,7 @@ def parse_ecm(data: bytes) -> QModel:
     if L.SEC_METADATA in sec:
         try:
             metadata = json.loads(sec[L.SEC_METADATA].decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
             raise FormatError(f"METADATA section is not valid UTF-8 JSON ({e})") from None
         if not isinstance(metadata, dict):
             raise FormatError("METADATA section is not a JSON object")

@@ -3,7 +3,8 @@
 %W_Z and CR follow seed 000: %W_Z = weights the rel8 encoding stores (padding zeros included) /
 dense weights, CR = 100 / (%W_Z * (WBW + SIBW) / 32) with WBW = SIBW = 8, whatever encoding the
 writer chose. We also report the bytes actually written and their ratio to float32 weights
-(cr_actual), which include the per-row index the seed's CR leaves out.
+(cr_actual), which include the per-row index the seed's CR leaves out, and (``alternatives``)
+what every other encoding of docs/format.md 3.2-3.8 would cost for the same layer.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .encodings import LayerCodings, blob_size, choose
 from .model import QModel, QNode
 from .sparse import stored_pairs
 
@@ -27,6 +29,9 @@ class LayerStats:
     encoding: str
     weight_bytes: int        # bytes of the weight blob as written
     macs: int                # multiply-accumulates of the dense layer
+    # family -> (best encoding of that family, its bytes); only with layer_stats(alternatives=)
+    alternatives: dict[str, tuple[str, int]] | None = None
+    distinct: int = 0        # distinct non-zero int8 values (a shared layer has few)
 
     @property
     def sparsity(self) -> float:
@@ -55,7 +60,21 @@ def layer_macs(model: QModel, node: QNode) -> int:
     return 0
 
 
-def layer_stats(model: QModel) -> list[LayerStats]:
+def kernel_of(node: QNode) -> tuple[int, int] | None:
+    """(kh, kw) of a CONV (the block lengths worth trying), None for FC."""
+    return (node.params[0], node.params[1]) if node.op == "CONV" else None
+
+
+def encoded_bytes(node: QNode) -> int:
+    """Bytes of the node's weight blob in its weight_encoding, as the writer writes it."""
+    if node.weight_encoding == "sparse_rel8":
+        return sparse_bytes(node)
+    if node.weight_encoding == "dense":
+        return dense_bytes(node)
+    return blob_size(node.weights, node.weight_encoding, kernel_of(node))
+
+
+def layer_stats(model: QModel, alternatives: bool = False) -> list[LayerStats]:
     rows = []
     for node in model.nodes:
         out_shape = model.tensors[node.outputs[0]].shape
@@ -63,10 +82,12 @@ def layer_stats(model: QModel) -> list[LayerStats]:
             rows.append(LayerStats(node.name, node.op, out_shape, 0, 0, 0, "-", 0, 0))
             continue
         nnz = int(np.count_nonzero(node.weights))
-        wbytes = sparse_bytes(node) if node.weight_encoding == "sparse_rel8" else dense_bytes(node)
+        alts = (LayerCodings(node.weights, kernel_of(node)).alternatives() if alternatives
+                else None)
         rows.append(LayerStats(node.name, node.op, out_shape, int(node.weights.size), nnz,
-                               stored_pairs(node.weights), node.weight_encoding, wbytes,
-                               layer_macs(model, node)))
+                               stored_pairs(node.weights), node.weight_encoding,
+                               encoded_bytes(node), layer_macs(model, node), alts,
+                               int(len(np.unique(node.weights[node.weights != 0])))))
     return rows
 
 
@@ -89,8 +110,27 @@ def model_totals(rows: list[LayerStats]) -> dict[str, float]:
     }
 
 
-def choose_encoding(node: QNode, policy: str = "auto") -> str:
-    """'auto' picks the smaller of dense and sparse_rel8 for this layer."""
-    if policy in ("dense", "sparse_rel8"):
+def choose_encoding(node: QNode, policy: str = "auto", huffman: bool = False) -> str:
+    """The smallest weight encoding the policy allows for this layer (packed/encodings):
+    'auto' tries every layout with raw and shared values, a layout name (dense, rel8 /
+    sparse_rel8, rel4, bitmap, block) only that layout, 'shared' every layout with shared
+    values; ``huffman`` also tries each Huffman coded and keeps it when smaller."""
+    if policy in ("dense", "sparse_rel8") and not huffman:
         return policy
-    return "sparse_rel8" if sparse_bytes(node) < dense_bytes(node) else "dense"
+    return str(choose(node.weights, policy, huffman, kernel_of(node)))
+
+
+def section_sizes(data: bytes) -> dict[str, int]:
+    """Bytes of each section of a (valid) .ecm file, by name, plus header+table and trailer."""
+    import struct
+
+    from . import layout as L
+
+    nsec = struct.unpack_from("<I", data, 24)[0]
+    out = {"header": L.HEADER_SIZE + L.SECTION_ENTRY_SIZE * nsec}
+    for i in range(nsec):
+        t, _, _, size, _, _ = L.SECTION_ENTRY.unpack_from(data, L.HEADER_SIZE + 32 * i)
+        out[L.SECTION_NAMES.get(t, f"type{t}")] = size
+    out["padding"] = len(data) - L.TRAILER_SIZE - sum(out.values())
+    out["sha256"] = L.TRAILER_SIZE
+    return out

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from . import layout as L
-from .model import BLOB_KINDS, DTYPE_INT8, OP_CODES, QModel, QNode
+from .model import BLOB_KINDS, DTYPE_INT8, OP_CODES, TABLE_BLOBS, QModel, QNode
+from .encodings import encode_blob
 from .sparse import encode_rel8
 
 
@@ -47,7 +48,9 @@ def weight_blob(node: QNode, blobs: _Blobs) -> tuple[int, int, int, int]:
         row_start, values, steps = encode_rel8(w)
         data = row_start.astype("<u4").tobytes() + values.tobytes() + steps.tobytes()
         return blobs.add("WEIGHTS_SPARSE_REL8", len(values), data)
-    raise ValueError(f"node {node.name!r}: unknown weight encoding {node.weight_encoding!r}")
+    # rel4, bitmap, block, shared, huffman (docs/format.md 3.3-3.8)
+    kind, count, data = encode_blob(w, node.weight_encoding)
+    return blobs.add(kind, count, data)
 
 
 def _node_blobs(node: QNode, blobs: _Blobs) -> list[tuple[int, int, int, int]]:
@@ -61,6 +64,10 @@ def _node_blobs(node: QNode, blobs: _Blobs) -> list[tuple[int, int, int, int]]:
     elif node.op == "SOFTMAX":
         a = np.asarray(node.exp_table, dtype="<i4")
         refs.append(blobs.add("EXP_TABLE", a.size, a.tobytes()))
+    elif node.op in TABLE_BLOBS:
+        kind = TABLE_BLOBS[node.op]
+        a = np.asarray(node.table, dtype=np.int8 if kind == "LUT" else "<i4")
+        refs.append(blobs.add(kind, a.size, a.tobytes()))
     return refs
 
 

@@ -44,7 +44,9 @@ def affine_params(lo: float, hi: float) -> tuple[float, int]:
     """Per-tensor asymmetric int8 scale and zero point covering [lo, hi] and exact zero."""
     lo, hi = min(lo, 0.0), max(hi, 0.0)
     if hi - lo < 1e-8:
-        hi = lo + 1e-8
+        # an all-zero tensor (a dead ReLU layer): any scale represents it exactly; a tiny one
+        # would blow up the next layer's integer bias (b / (sx * sw)), so take [0, 1]
+        hi = lo + 1.0
     scale = (hi - lo) / 255.0
     zp = int(np.clip(round(-128 - lo / scale), -128, 127))
     return float(np.float32(scale)), zp

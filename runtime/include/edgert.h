@@ -145,6 +145,20 @@ typedef struct edgert_layer_stats {
     uint64_t executed_macs;  /* MACs the kernel performed in the last run (zero weights and
                                 padding positions it skipped are not counted) */
     uint64_t ns;             /* wall time of this node in the last run */
+    /* MAC accounting of the last run (CONV/FC; 0 for other ops). A MAC is one (output element,
+     * weight position) pair of the dense layer, and dense_macs = executed_macs +
+     * skipped_zero_weight_macs + skipped_zero_activation_macs + padding_macs.
+     * executed_macs counts in-bounds MACs whose weight the kernel multiplied, including zero
+     * weights inside a SIMD group it multiplied whole. */
+    uint64_t skipped_zero_weight_macs;     /* in bounds, weight left out by the kernel's weight
+                                              format (zero) */
+    uint64_t skipped_zero_activation_macs; /* in bounds, weight kept, but skipped because the
+                                              input was the zero point */
+    uint64_t padding_macs;                 /* input position in the padding */
+    uint64_t weight_bytes;       /* distinct bytes of weights, bias and requantization data read */
+    uint64_t act_bytes_read;     /* input tensors plus any packed copy the kernel reads */
+    uint64_t act_bytes_written;  /* output tensor plus any packed copy written for the kernel */
+    const char *kernel;          /* name of the kernel that ran the node (static string) */
 } edgert_layer_stats;
 
 edgert_status edgert_session_layer_stats(const edgert_session *session, size_t node,

@@ -37,6 +37,22 @@
 #define FLAG_DYNAMIC_FIXED_POINT 1u
 #define NAME_SHOWN 64 /* name bytes quoted in messages */
 
+edgert_status ert_charge(ert_loader *ld, const ert_node *n, uint32_t idx, uint64_t weights,
+                         uint64_t work)
+{
+    /* the totals are <= their limits before this call and each term is < 2^57 (C_out, K,
+     * elements and windows are bounded): no wrap-around */
+    ld->weights += weights;
+    ld->work += work;
+    if (ld->weights > ERT_MAX_TOTAL_WEIGHTS)
+        return ert_node_fail(ld, n, idx, "the CONV/FC weights of the model reach %llu, more than "
+                             "the limit 2^28", (unsigned long long)ld->weights);
+    if (ld->work > ERT_MAX_TOTAL_WORK)
+        return ert_node_fail(ld, n, idx, "one run of the model would take %llu MACs and window "
+                             "reads, more than the limit 2^36", (unsigned long long)ld->work);
+    return EDGERT_OK;
+}
+
 static const char *section_name(uint32_t type)
 {
     static const char *const names[] = {NULL, "GRAPH", "DATA", "STRINGS", "LABELS", "METADATA"};
@@ -80,7 +96,9 @@ edgert_status ert_node_fail(ert_loader *ld, const ert_node *n, uint32_t idx, con
 const char *ert_blob_kind_name(uint32_t kind)
 {
     static const char *const names[] = {"?", "WEIGHTS_DENSE", "WEIGHTS_SPARSE_REL8", "BIAS",
-                                        "MULTIPLIER", "SHIFT", "EXP_TABLE"};
+                                        "MULTIPLIER", "SHIFT", "EXP_TABLE", "LUT",
+                                        "TABLE_I32", "WEIGHTS_SPARSE_REL4", "WEIGHTS_BITMAP",
+                                        "WEIGHTS_BLOCK", "WEIGHTS_SHARED", "WEIGHTS_HUFFMAN"};
     return kind < BLOB_KIND_LIMIT ? names[kind] : "?";
 }
 
@@ -443,6 +461,12 @@ static edgert_status read_graph(ert_loader *ld)
         if ((st = read_tensor(ld, r, i, &m->tensors[i])))
             return st;
     }
+    uint64_t elements = 0;
+    for (uint32_t i = 0; i < nt; i++)
+        elements += m->tensors[i].size; /* <= 65535 * 2^28: no wrap */
+    if (elements > ERT_MAX_TOTAL_ELEMENTS)
+        return fail(ld, "the %u tensors hold %llu elements together, more than the limit 2^30",
+                    nt, (unsigned long long)elements);
     m->tensors[m->input].producer = -1;
     for (uint32_t i = 0; i < nn; i++)
         if ((st = read_node(ld, &c, i)))
@@ -542,7 +566,8 @@ edgert_status edgert_model_load(const void *buf, size_t len, edgert_model **out,
             st = ert_fail(err, errlen, EDGERT_ERR_NO_MEMORY, "out of memory for the plan");
         else if (ert_plan(m, 0, m->offsets, &m->arena_bytes))
             st = ert_fail(err, errlen, EDGERT_ERR_NO_MEMORY,
-                          "activation arena does not fit in the address space");
+                          "activation arena exceeds the limit of %zu bytes (ERT_MAX_ARENA_BYTES)",
+                          (size_t)ERT_MAX_ARENA_BYTES);
     }
     if (st) {
         edgert_model_free(m);

@@ -28,6 +28,13 @@ enum { P_GAP_M, P_GAP_S, P_GAP_N };
 enum { P_ADD_MA, P_ADD_MB, P_ADD_S, P_ADD_ACT_MIN, P_ADD_ACT_MAX, P_ADD_N };
 enum { P_CONCAT_AXIS };  /* then M_i, S_i at 1 + 2i, 2 + 2i */
 enum { P_CLAMP_LO, P_CLAMP_HI, P_CLAMP_N };
+/* format 1.1 ops */
+enum { P_MUL_M, P_MUL_S, P_MUL_ACT_MIN, P_MUL_ACT_MAX, P_MUL_N };
+enum { P_PAD_BEGIN = 0, P_PAD_END = 4, P_PAD_VALUE = 8, P_PAD_N };
+enum { P_LRN_SIZE, P_LRN_ACC_SHIFT, P_LRN_S, P_LRN_N };
+enum { P_RESIZE_MODE, P_RESIZE_M, P_RESIZE_S, P_RESIZE_N };
+enum { P_TRANSPOSE_N = 4 };
+enum { ERT_RESIZE_NEAREST = 0, ERT_RESIZE_BILINEAR = 1, ERT_RESIZE_ONE = 1024 };
 
 typedef struct ert_tensor {
     const char *name;   /* into the STRINGS section, name_len bytes, no terminator */
@@ -48,6 +55,7 @@ typedef struct ert_weights {
     const int8_t *values;       /* sparse: [pairs] */
     const uint8_t *steps;       /* sparse: [pairs] */
     uint32_t pairs;
+    void *owned;                /* weights decoded at load (decode.h): freed with the model */
 } ert_weights;
 
 typedef struct ert_node {
@@ -62,6 +70,9 @@ typedef struct ert_node {
     /* Blobs, validated and pointing into the caller's buffer (zero copy). */
     ert_weights w;
     const int32_t *bias, *multiplier, *shift, *exp_table;
+    const int8_t *lut;          /* LUT: 256 entries, indexed by x + 128 */
+    const int32_t *table;       /* LRN multipliers, RESIZE row/column taps */
+    uint32_t table_count;
     uint32_t c_out, k;          /* weighted ops: rows and row length of the weights */
     uint64_t dense_macs;
     /* Scheduling: the kernel's work is `units` independent slices (channels, rows or
@@ -99,6 +110,7 @@ typedef struct ert_kctx {
     const ert_node *node;
     const int8_t *const *in;    /* node->n_inputs pointers into the arena */
     int8_t *out;
+    const struct ert_opt_node *opt; /* optimized kernels' prepared data (opt.h), else NULL */
 } ert_kctx;
 
 /* Compute work units [begin, end) of the node; return the MACs performed (0 for ops without
@@ -117,9 +129,16 @@ extern const ert_kernel_set ert_reference_kernels;
 /* ---- planner ---- */
 
 /* Arena offsets for every tensor: liveness-based reuse, or one slot per tensor (keep_all).
- * Returns 0, or -1 when the arena would not fit in size_t. */
+ * Returns 0, or -1 when the arena would exceed ERT_MAX_ARENA_BYTES (or size_t). */
 int ert_plan(const struct edgert_model *m, int keep_all, size_t *offsets, size_t *arena_bytes);
 #define ERT_ARENA_ALIGN 64
+/* Plans (and so sessions) above this many arena bytes are refused. The format's limit on the
+ * elements of all tensors together (2^30) keeps every plan near 1 GiB, below this default;
+ * builds for small boards may lower it (-DERT_MAX_ARENA_BYTES=...), and then refuse larger
+ * models at load. */
+#ifndef ERT_MAX_ARENA_BYTES
+#define ERT_MAX_ARENA_BYTES ((size_t)1 << 31)
+#endif
 
 /* ---- small helpers ---- */
 

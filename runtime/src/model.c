@@ -67,6 +67,8 @@ void edgert_model_free(edgert_model *m)
         return;
     if (m->mapping)
         munmap(m->mapping, m->len);
+    for (uint32_t i = 0; m->nodes && i < m->n_nodes; i++)
+        free(m->nodes[i].w.owned);
     free(m->tensors);
     free(m->nodes);
     free(m->label_start);

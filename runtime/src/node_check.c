@@ -8,6 +8,7 @@
  */
 #include <stdio.h>
 
+#include "decode.h"
 #include "reader.h"
 
 #define FAIL(...) return ert_node_fail(ld, n, idx, __VA_ARGS__)
@@ -65,6 +66,13 @@ int ert_op_param_count(uint32_t op, uint32_t n_inputs)
     case ERT_OP_CLAMP: return P_CLAMP_N;
     case ERT_OP_SOFTMAX: return 0;
     case ERT_OP_RESHAPE: return 0;
+    case ERT_OP_LUT: return 0;
+    case ERT_OP_MUL: return P_MUL_N;
+    case ERT_OP_EXPAND: return 0;
+    case ERT_OP_PAD: return P_PAD_N;
+    case ERT_OP_LRN: return P_LRN_N;
+    case ERT_OP_RESIZE: return P_RESIZE_N;
+    case ERT_OP_TRANSPOSE: return P_TRANSPOSE_N;
     }
     return -1;
 }
@@ -228,6 +236,9 @@ static edgert_status weighted_blobs(ert_loader *ld, ert_node *n, uint32_t idx,
     edgert_status st;
     if (nb != 4)
         FAIL("needs 4 blobs (weights, bias, multiplier, shift), has %u", nb);
+    /* before the rows are scanned: nodes sharing one blob must not multiply the work */
+    if ((st = ert_charge(ld, n, idx, (uint64_t)c_out * k, (uint64_t)out_t(ld, n)->size * k)))
+        return st;
     const ert_blobref *w = &blobs[0];
     if (w->kind == BLOB_WEIGHTS_DENSE) {
         uint64_t want = (uint64_t)c_out * k;
@@ -238,6 +249,9 @@ static edgert_status weighted_blobs(ert_loader *ld, ert_node *n, uint32_t idx,
         n->w.dense = (const int8_t *)w->p;
     } else if (w->kind == BLOB_WEIGHTS_SPARSE_REL8) {
         if ((st = sparse_weights(ld, n, idx, w, c_out, k)))
+            return st;
+    } else if (ert_is_decoded_weights(w->kind)) { /* kinds 9-13: decoded here, at load */
+        if ((st = ert_decode_weights(ld, n, idx, w, c_out, k)))
             return st;
     } else {
         FAIL("blob kind %s cannot hold weights", ert_blob_kind_name(w->kind));
@@ -318,7 +332,7 @@ static edgert_status check_pool(ert_loader *ld, ert_node *n, uint32_t idx, uint3
         FAIL("channels change %s -> %s", shape_of(x).s, shape_of(y).s);
     n->units = (uint32_t)y->dims[1];
     n->cost = (uint64_t)y->size * (uint64_t)(n->params[P_KH] * n->params[P_KW]);
-    return EDGERT_OK;
+    return ert_charge(ld, n, idx, 0, n->cost);
 }
 
 edgert_status ert_check_maxpool(ert_loader *ld, ert_node *n, uint32_t idx,
@@ -478,6 +492,212 @@ edgert_status ert_check_reshape(ert_loader *ld, ert_node *n, uint32_t idx,
     if ((st = same_quant(ld, n, idx)))
         return st;
     n->units = y->size;
+    n->cost = y->size;
+    return EDGERT_OK;
+}
+
+/* ---- format 1.1 ops (docs/format.md 2.3, 5) ---- */
+
+/* rows of a tensor = elements / last stored dim (dims past the rank are 1) */
+static uint32_t rows_of(const ert_tensor *t)
+{
+    return t->size / (uint32_t)t->dims[EDGERT_MAX_RANK - 1];
+}
+
+static edgert_status one_table(ert_loader *ld, ert_node *n, uint32_t idx,
+                               const ert_blobref *blobs, uint32_t nb, uint32_t kind)
+{
+    if (nb != 1)
+        FAIL("needs 1 blob (%s), has %u", ert_blob_kind_name(kind), nb);
+    const ert_blobref *b = &blobs[0];
+    uint64_t elem = kind == BLOB_LUT ? 1 : 4;
+    if (b->kind != kind || b->size != elem * b->count || (kind == BLOB_LUT && b->count != 256))
+        FAIL("expected a %s blob%s, got %s count %u size %llu", ert_blob_kind_name(kind),
+             kind == BLOB_LUT ? " of 256 int8" : " of i32", ert_blob_kind_name(b->kind),
+             b->count, (unsigned long long)b->size);
+    if (kind == BLOB_LUT)
+        n->lut = (const int8_t *)b->p;
+    else
+        n->table = (const int32_t *)(const void *)b->p; /* 16-byte aligned */
+    n->table_count = b->count;
+    return EDGERT_OK;
+}
+
+edgert_status ert_check_lut(ert_loader *ld, ert_node *n, uint32_t idx, const ert_blobref *blobs,
+                            uint32_t nb)
+{
+    edgert_status st;
+    if ((st = expect_inputs(ld, n, idx, 1)) || (st = one_table(ld, n, idx, blobs, nb, BLOB_LUT)))
+        return st;
+    const ert_tensor *x = in_t(ld, n, 0), *y = out_t(ld, n);
+    if (!same_shape(x, y))
+        FAIL("shape changes %s -> %s", shape_of(x).s, shape_of(y).s);
+    n->units = y->size;
+    n->cost = y->size;
+    return EDGERT_OK;
+}
+
+edgert_status ert_check_mul(ert_loader *ld, ert_node *n, uint32_t idx, const ert_blobref *blobs,
+                            uint32_t nb)
+{
+    (void)blobs;
+    edgert_status st;
+    const int32_t *p = n->params;
+    if ((st = expect_inputs(ld, n, idx, 2)) || (st = expect_no_blobs(ld, n, idx, nb)))
+        return st;
+    const ert_tensor *a = in_t(ld, n, 0), *b = in_t(ld, n, 1), *y = out_t(ld, n);
+    if (!same_shape(a, b) || !same_shape(a, y))
+        FAIL("input shapes %s, %s and output %s must be equal", shape_of(a).s, shape_of(b).s,
+             shape_of(y).s);
+    /* |(a - za) * (b - zb)| <= 255^2 < 2^16 and M < 2^31: the product fits in int64 */
+    if ((st = check_ms(ld, n, idx, p[P_MUL_M], p[P_MUL_S], 62)) ||
+        (st = check_act(ld, n, idx, p[P_MUL_ACT_MIN], p[P_MUL_ACT_MAX])))
+        return st;
+    n->units = y->size;
+    n->cost = y->size;
+    return EDGERT_OK;
+}
+
+edgert_status ert_check_expand(ert_loader *ld, ert_node *n, uint32_t idx,
+                               const ert_blobref *blobs, uint32_t nb)
+{
+    (void)blobs;
+    edgert_status st;
+    if ((st = expect_inputs(ld, n, idx, 1)) || (st = expect_no_blobs(ld, n, idx, nb)))
+        return st;
+    const ert_tensor *x = in_t(ld, n, 0), *y = out_t(ld, n);
+    int ok = x->rank == y->rank;
+    for (int d = 0; ok && d < EDGERT_MAX_RANK; d++)
+        ok = x->dims[d] == 1 || x->dims[d] == y->dims[d];
+    if (!ok)
+        FAIL("input %s does not broadcast to output %s (same rank, each dim equal or 1)",
+             shape_of(x).s, shape_of(y).s);
+    if ((st = same_quant(ld, n, idx)))
+        return st;
+    n->units = rows_of(y);
+    n->cost = y->size;
+    return EDGERT_OK;
+}
+
+edgert_status ert_check_pad(ert_loader *ld, ert_node *n, uint32_t idx, const ert_blobref *blobs,
+                            uint32_t nb)
+{
+    (void)blobs;
+    edgert_status st;
+    const int32_t *p = n->params;
+    if ((st = expect_inputs(ld, n, idx, 1)) || (st = expect_no_blobs(ld, n, idx, nb)))
+        return st;
+    const ert_tensor *x = in_t(ld, n, 0), *y = out_t(ld, n);
+    if (x->rank != y->rank)
+        FAIL("rank changes %s -> %s", shape_of(x).s, shape_of(y).s);
+    for (int d = 0; d < EDGERT_MAX_RANK; d++) {
+        int32_t b = p[P_PAD_BEGIN + d], e = p[P_PAD_END + d];
+        if (b < 0 || e < 0 || ((uint32_t)d >= x->rank && (b || e)))
+            FAIL("pads (dim %d: %d, %d) must be >= 0 and 0 past rank %u", d, b, e, x->rank);
+        if ((int64_t)x->dims[d] + b + e != y->dims[d])
+            FAIL("output shape %s != input %s + pads on dim %d (%d, %d)", shape_of(y).s,
+                 shape_of(x).s, d, b, e);
+    }
+    if (p[P_PAD_VALUE] < -128 || p[P_PAD_VALUE] > 127)
+        FAIL("pad value %d is not an int8", p[P_PAD_VALUE]);
+    if ((st = same_quant(ld, n, idx)))
+        return st;
+    n->units = rows_of(y);
+    n->cost = y->size;
+    return EDGERT_OK;
+}
+
+edgert_status ert_check_lrn(ert_loader *ld, ert_node *n, uint32_t idx, const ert_blobref *blobs,
+                            uint32_t nb)
+{
+    edgert_status st;
+    const int32_t *p = n->params;
+    if ((st = expect_inputs(ld, n, idx, 1)) ||
+        (st = one_table(ld, n, idx, blobs, nb, BLOB_TABLE_I32)))
+        return st;
+    const ert_tensor *x = in_t(ld, n, 0), *y = out_t(ld, n);
+    if (x->rank != 4 || x->dims[0] != 1 || !same_shape(x, y))
+        FAIL("needs an NCHW batch-1 input and the same output shape, got %s -> %s",
+             shape_of(x).s, shape_of(y).s);
+    /* acc <= 255 * 255^2 < 2^24; (x - zx) * M < 2^8 * 2^31 */
+    if (p[P_LRN_SIZE] < 1 || p[P_LRN_SIZE] > 255 || p[P_LRN_ACC_SHIFT] < 0 ||
+        p[P_LRN_ACC_SHIFT] > 30 || p[P_LRN_S] < 1 || p[P_LRN_S] > 62)
+        FAIL("size %d (1..255), acc_shift %d (0..30) or S %d (1..62) out of range",
+             p[P_LRN_SIZE], p[P_LRN_ACC_SHIFT], p[P_LRN_S]);
+    if (n->table_count < 1 || n->table_count > 65536)
+        FAIL("needs a TABLE_I32 of 1..65536 multipliers, has %u", n->table_count);
+    for (uint32_t i = 0; i < n->table_count; i++)
+        if (n->table[i] < 0)
+            FAIL("multiplier %u is %d, must be >= 0", i, n->table[i]);
+    n->units = (uint32_t)x->dims[1];
+    n->cost = (uint64_t)y->size * (uint64_t)p[P_LRN_SIZE];
+    return EDGERT_OK;
+}
+
+edgert_status ert_check_resize(ert_loader *ld, ert_node *n, uint32_t idx,
+                               const ert_blobref *blobs, uint32_t nb)
+{
+    edgert_status st;
+    const int32_t *p = n->params;
+    if ((st = expect_inputs(ld, n, idx, 1)) ||
+        (st = one_table(ld, n, idx, blobs, nb, BLOB_TABLE_I32)))
+        return st;
+    const ert_tensor *x = in_t(ld, n, 0), *y = out_t(ld, n);
+    if (x->rank != 4 || y->rank != 4 || x->dims[0] != 1 || y->dims[0] != 1 ||
+        x->dims[1] != y->dims[1])
+        FAIL("needs NCHW batch-1 tensors with the same channels, got %s -> %s", shape_of(x).s,
+             shape_of(y).s);
+    if (p[P_RESIZE_MODE] != ERT_RESIZE_NEAREST && p[P_RESIZE_MODE] != ERT_RESIZE_BILINEAR)
+        FAIL("mode %d is not 0 (nearest) or 1 (bilinear)", p[P_RESIZE_MODE]);
+    /* |acc| <= 2^20 * 255 < 2^28 and M < 2^31: acc * M fits in int64 */
+    if ((st = check_ms(ld, n, idx, p[P_RESIZE_M], p[P_RESIZE_S], 62)))
+        return st;
+    const uint32_t ho = (uint32_t)y->dims[2], wo = (uint32_t)y->dims[3];
+    if (n->table_count != 3 * (ho + wo))
+        FAIL("needs a TABLE_I32 of 3 * (H_out + W_out) = %u entries, has %u", 3 * (ho + wo),
+             n->table_count);
+    for (uint32_t i = 0; i < ho + wo; i++) {
+        const int32_t *e = n->table + 3 * i, lim = i < ho ? x->dims[2] : x->dims[3];
+        if (e[0] < 0 || e[0] >= lim || e[1] < 0 || e[1] >= lim || e[2] < 0 ||
+            e[2] > ERT_RESIZE_ONE)
+            FAIL("%s table entry %u (%d, %d, %d): indices must be in [0, %d] and weights in "
+                 "[0, %d]", i < ho ? "row" : "column", i < ho ? i : i - ho, e[0], e[1], e[2],
+                 lim - 1, ERT_RESIZE_ONE);
+    }
+    if (p[P_RESIZE_MODE] == ERT_RESIZE_NEAREST && (st = same_quant(ld, n, idx)))
+        return st;
+    n->units = (uint32_t)y->dims[1];
+    n->cost = (uint64_t)y->size * 4;
+    return EDGERT_OK;
+}
+
+edgert_status ert_check_transpose(ert_loader *ld, ert_node *n, uint32_t idx,
+                                  const ert_blobref *blobs, uint32_t nb)
+{
+    (void)blobs;
+    edgert_status st;
+    const int32_t *p = n->params;
+    if ((st = expect_inputs(ld, n, idx, 1)) || (st = expect_no_blobs(ld, n, idx, nb)))
+        return st;
+    const ert_tensor *x = in_t(ld, n, 0), *y = out_t(ld, n);
+    int seen[EDGERT_MAX_RANK] = {0};
+    for (int d = 0; d < EDGERT_MAX_RANK; d++) {
+        int32_t a = p[d];
+        int ok = (uint32_t)d < x->rank ? a >= 0 && (uint32_t)a < x->rank && !seen[a] : a == d;
+        if (!ok)
+            FAIL("perm (%d, %d, %d, %d) is not a permutation of the first %u axes", p[0], p[1],
+                 p[2], p[3], x->rank);
+        seen[a] = 1;
+    }
+    int ok = x->rank == y->rank;
+    for (int d = 0; ok && d < EDGERT_MAX_RANK; d++)
+        ok = y->dims[d] == x->dims[p[d]];
+    if (!ok)
+        FAIL("output shape %s != input %s permuted by (%d, %d, %d, %d)", shape_of(y).s,
+             shape_of(x).s, p[0], p[1], p[2], p[3]);
+    if ((st = same_quant(ld, n, idx)))
+        return st;
+    n->units = rows_of(y);
     n->cost = y->size;
     return EDGERT_OK;
 }

@@ -6,6 +6,11 @@
  * lowest aligned offset that clears every already placed tensor it overlaps in time (the
  * "greedy by size" offset planner of TFLite's arena). A node's output never shares bytes with
  * its inputs, because both are live at that node.
+ *
+ * Greedy by size is quadratic in the tensor count: a hostile graph of 65535 tensors that are all
+ * alive at once would take minutes to plan. Past PLAN_BUDGET steps (never reached by real
+ * networks, which have a few thousand tensors at most) the planner falls back to one slot per
+ * tensor; the format's limit on the elements of all tensors together bounds that arena.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -36,27 +41,35 @@ static int by_offset(const void *a, const void *b)
     return x->lo < y->lo ? -1 : (x->lo > y->lo);
 }
 
+#define PLAN_BUDGET (1ull << 26) /* placement steps: ~0.1 s */
+
 static size_t align_up(size_t v)
 {
     return (v + ERT_ARENA_ALIGN - 1) / ERT_ARENA_ALIGN * ERT_ARENA_ALIGN;
+}
+
+/* One slot per tensor, in index order: every tensor survives the run. */
+static int plan_all(const struct edgert_model *m, size_t *offsets, size_t *arena_bytes)
+{
+    size_t end = 0;
+    for (uint32_t t = 0; t < m->n_tensors; t++) {
+        offsets[t] = end;
+        size_t sz = align_up(m->tensors[t].size);
+        if (sz > ERT_MAX_ARENA_BYTES - end)
+            return -1;
+        end += sz;
+    }
+    *arena_bytes = end;
+    return 0;
 }
 
 int ert_plan(const struct edgert_model *m, int keep_all, size_t *offsets, size_t *arena_bytes)
 {
     const uint32_t n = m->n_tensors;
     size_t end = 0;
-    if (keep_all) {
-        /* one slot per tensor, in index order: every tensor survives the run */
-        for (uint32_t t = 0; t < n; t++) {
-            offsets[t] = end;
-            size_t sz = align_up(m->tensors[t].size);
-            if (sz > SIZE_MAX - end)
-                return -1;
-            end += sz;
-        }
-        *arena_bytes = end;
-        return 0;
-    }
+    uint64_t steps = 0;
+    if (keep_all)
+        return plan_all(m, offsets, arena_bytes);
     span *spans = malloc(n * sizeof *spans);
     placed *conflicts = malloc(n * sizeof *conflicts);
     if (!spans || !conflicts) {
@@ -83,6 +96,12 @@ int ert_plan(const struct edgert_model *m, int keep_all, size_t *offsets, size_t
                 nc++;
             }
         }
+        steps += i + 16ull * nc; /* the scan above and the sort below */
+        if (steps > PLAN_BUDGET) {
+            free(spans);
+            free(conflicts);
+            return plan_all(m, offsets, arena_bytes);
+        }
         qsort(conflicts, nc, sizeof *conflicts, by_offset);
         size_t off = 0;
         for (uint32_t c = 0; c < nc; c++) {
@@ -101,7 +120,7 @@ int ert_plan(const struct edgert_model *m, int keep_all, size_t *offsets, size_t
     }
     free(spans);
     free(conflicts);
-    if (end == SIZE_MAX)
+    if (end > ERT_MAX_ARENA_BYTES)
         return -1;
     *arena_bytes = end;
     return 0;

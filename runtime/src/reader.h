@@ -11,7 +11,11 @@ enum { SEC_GRAPH = 1, SEC_DATA = 2, SEC_STRINGS = 3, SEC_LABELS = 4, SEC_METADAT
 
 /* Blob kinds (docs/format.md 3.1). */
 enum { BLOB_WEIGHTS_DENSE = 1, BLOB_WEIGHTS_SPARSE_REL8 = 2, BLOB_BIAS = 3,
-       BLOB_MULTIPLIER = 4, BLOB_SHIFT = 5, BLOB_EXP_TABLE = 6, BLOB_KIND_LIMIT };
+       BLOB_MULTIPLIER = 4, BLOB_SHIFT = 5, BLOB_EXP_TABLE = 6, BLOB_LUT = 7, BLOB_TABLE_I32 = 8,
+       /* weights decoded at load (decode.h, docs/format.md 3.3-3.8) */
+       BLOB_WEIGHTS_SPARSE_REL4 = 9, BLOB_WEIGHTS_BITMAP = 10, BLOB_WEIGHTS_BLOCK = 11,
+       BLOB_WEIGHTS_SHARED = 12, BLOB_WEIGHTS_HUFFMAN = 13,
+       BLOB_KIND_LIMIT };
 
 typedef struct ert_section {
     const uint8_t *p;
@@ -26,12 +30,27 @@ typedef struct ert_blobref {
     const uint8_t *p;
 } ert_blobref;
 
+/* Resource limits (docs/format.md 6.1), so that a small hostile file cannot make the loader,
+ * a session or a run take unbounded memory or time: the elements of all tensors together
+ * (bounds every arena), the CONV/FC weights of all nodes together (bounds what readers scan and
+ * what the Python reader expands sparse rows into), and the multiply-accumulates and pool
+ * window reads of one run. Each is charged before the bytes behind it are scanned. */
+#define ERT_MAX_TOTAL_ELEMENTS (1ull << 30)
+#define ERT_MAX_TOTAL_WEIGHTS (1ull << 28)
+#define ERT_MAX_TOTAL_WORK (1ull << 36)
+
 typedef struct ert_loader {
     struct edgert_model *m;
     ert_section sec[6];        /* indexed by SEC_* (0 unused) */
     char *err;
     size_t errlen;
+    uint64_t weights, work;    /* running totals against the limits above */
 } ert_loader;
+
+/* Charge a node's weights (C_out * K) and work (MACs or window reads) to the model's totals;
+ * fails naming the node when a total passes its limit. */
+edgert_status ert_charge(ert_loader *ld, const ert_node *n, uint32_t idx, uint64_t weights,
+                         uint64_t work);
 
 /* "node <i> '<name>' (<OP>): <message>"; returns EDGERT_ERR_FORMAT. */
 edgert_status ert_node_fail(ert_loader *ld, const ert_node *n, uint32_t idx, const char *fmt,

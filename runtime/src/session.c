@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "internal.h"
+#include "opt.h"
 #include "pool.h"
 
 /* Nodes cheaper than this (rough operation count) run on the calling thread: waking the team
@@ -30,6 +31,7 @@ struct edgert_session {
     uint64_t run_ns;
     int has_run;
     ert_pool *pool;             /* NULL for one thread */
+    ert_prepared *prep;         /* per-node kernel data and MAC accounting (opt.h) */
     char err[512];
 };
 
@@ -69,6 +71,7 @@ void edgert_session_free(edgert_session *s)
     if (!s)
         return;
     ert_pool_free(s->pool);
+    ert_prepared_free(s->prep);
     free(s->arena);
     free(s->own_offsets);
     free(s->ctx);
@@ -98,7 +101,8 @@ edgert_status edgert_session_create(const edgert_model *m, const edgert_session_
                         EDGERT_MAX_THREADS);
     const ert_kernel_set *set;
     switch (o.kernels) {
-    case EDGERT_KERNELS_DEFAULT: /* the reference set until an optimized one exists */
+    /* DEFAULT: ert_prepare replaces CONV / FC kernels with optimized ones */
+    case EDGERT_KERNELS_DEFAULT:
     case EDGERT_KERNELS_REFERENCE: set = &ert_reference_kernels; break;
     default:
         return ert_fail(err, errlen, EDGERT_ERR_INVALID_ARG, "unknown kernel set %d",
@@ -139,12 +143,19 @@ edgert_status edgert_session_create(const edgert_model *m, const edgert_session_
         const ert_node *n = &m->nodes[i];
         for (uint32_t j = 0; j < n->n_inputs; j++)
             in[j] = s->arena + s->offsets[n->inputs[j]];
-        s->ctx[i] = (ert_kctx){m, n, in, s->arena + s->offsets[n->output]};
+        s->ctx[i] = (ert_kctx){m, n, in, s->arena + s->offsets[n->output], NULL};
         in += n->n_inputs;
         s->kernel[i] = n->w.encoding == EDGERT_WEIGHTS_SPARSE_REL8 ? set->sparse[n->op]
                                                                    : set->dense[n->op];
         s->stats[i].dense_macs = n->dense_macs;
     }
+    edgert_status pst = ert_prepare(m, o.kernels, s->ctx, s->kernel, &s->prep, err, errlen);
+    if (pst != EDGERT_OK) {
+        edgert_session_free(s);
+        return pst;
+    }
+    for (uint32_t i = 0; i < m->n_nodes; i++)
+        s->stats[i].kernel = ert_prepared_kernel(s->prep, i);
     if (o.num_threads > 1) {
         s->pool = ert_pool_create(o.num_threads);
         if (!s->pool) {
@@ -160,6 +171,15 @@ nomem:
     return ert_fail(err, errlen, EDGERT_ERR_NO_MEMORY,
                     "out of memory for a session (arena of %zu bytes, %u nodes)",
                     m->arena_bytes, m->n_nodes);
+}
+
+/* fn over work units [0, units), split across the pool when it is worth waking it */
+static uint64_t run_units(edgert_session *s, ert_kernel_fn fn, const ert_kctx *ctx,
+                          uint32_t units, uint64_t cost)
+{
+    if (s->pool && cost >= PARALLEL_MIN_COST && units >= 2)
+        return ert_pool_run(s->pool, fn, ctx, units);
+    return fn(ctx, 0, units);
 }
 
 edgert_status edgert_session_run(edgert_session *s, const int8_t *input, size_t input_len,
@@ -189,12 +209,12 @@ edgert_status edgert_session_run(edgert_session *s, const int8_t *input, size_t 
     memcpy(s->arena + s->offsets[m->input], input, input_len);
     for (uint32_t i = 0; i < m->n_nodes; i++) {
         const ert_node *n = &m->nodes[i];
-        uint64_t t0 = now_ns(), macs;
-        if (s->pool && n->cost >= PARALLEL_MIN_COST && n->units >= 2)
-            macs = ert_pool_run(s->pool, s->kernel[i], &s->ctx[i], n->units);
-        else
-            macs = s->kernel[i](&s->ctx[i], 0, n->units);
-        s->stats[i].executed_macs = macs;
+        const struct ert_opt_node *on = s->ctx[i].opt;
+        uint64_t t0 = now_ns();
+        if (on && on->pre) /* packs the input for the kernel (opt.h) */
+            run_units(s, on->pre, &s->ctx[i], on->pre_units, on->pre_cost);
+        uint64_t macs = run_units(s, s->kernel[i], &s->ctx[i], n->units, n->cost);
+        ert_prepared_stats(s->prep, i, macs, &s->stats[i]);
         s->stats[i].ns = now_ns() - t0;
     }
     if (output)

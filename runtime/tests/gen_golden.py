@@ -2,7 +2,8 @@
 
 Synthetic QModels that exercise every op and param form of docs/format.md (groups, dilation,
 asymmetric pads, ceil-mode pools, both count_include_pad modes, requantizing CONCAT, ADD with
-different scales, dense and rel8 weights with padding pairs, a dynamic fixed point model).
+different scales, dense and rel8 weights with padding pairs, a dynamic fixed point model, and
+every weight encoding decoded at load: rel4, bitmap, block, shared codes and Huffman).
 The file comes from edgecomp.packed.write_ecm and the expected bytes from
 edgecomp.exec_int.run_int, so the C runtime is checked against the Python spec.
 
@@ -168,6 +169,79 @@ class Builder:
         self.nodes.append(QNode("SOFTMAX", name, [x], [y], [], exp_table=table))
         return y
 
+    # -- format 1.1 ops ---------------------------------------------------------------------
+    def lut(self, name, x, fn):
+        """y = T[x + 128], T = quantized fn of the dequantized input."""
+        xt = self.t(x)
+        y = self.tensor(name, xt.shape)
+        yt = self.t(y)
+        real = fn(xt.scale * (np.arange(-128, 128) - xt.zero_point))
+        table = np.clip(np.round(real / yt.scale) + yt.zero_point, -128, 127).astype(np.int8)
+        self.nodes.append(QNode("LUT", name, [x], [y], [], table=table))
+        return y
+
+    def mul(self, name, a, b, act="none"):
+        y = self.tensor(name, self.t(a).shape)
+        m, s = encode_multiplier(self.t(a).scale * self.t(b).scale / self.t(y).scale * 8)
+        zy = self.t(y).zero_point
+        lo, hi = (max(-128, zy), 127) if act == "relu" else (-128, 127)
+        self.nodes.append(QNode("MUL", name, [a, b], [y], [m, s, lo, hi]))
+        return y
+
+    def expand(self, name, x, shape):
+        xt = self.t(x)
+        y = self.tensor(name, shape, xt.scale, xt.zero_point)
+        self.nodes.append(QNode("EXPAND", name, [x], [y], []))
+        return y
+
+    def pad(self, name, x, begin, end, value):
+        xt = self.t(x)
+        shape = tuple(d + a + b for d, a, b in zip(xt.shape, begin, end))
+        y = self.tensor(name, shape, xt.scale, xt.zero_point)
+        fill = [0] * (4 - len(begin))
+        self.nodes.append(QNode("PAD", name, [x], [y],
+                                [*begin, *fill, *end, *fill, value]))
+        return y
+
+    def lrn(self, name, x, size, acc_shift=3, count=600):
+        y = self.tensor(name, self.t(x).shape)
+        acc = (np.arange(count) << acc_shift) * self.t(x).scale ** 2
+        real = self.t(x).scale / self.t(y).scale * (1.0 + 0.5 * acc / size) ** -0.75
+        _, s = encode_ratio(float(real.max()), 62)
+        table = np.round(real * 2.0 ** s).astype(np.int32)
+        self.nodes.append(QNode("LRN", name, [x], [y], [size, acc_shift, s], table=table))
+        return y
+
+    def resize(self, name, x, out_hw, bilinear):
+        xt = self.t(x)
+        _, c, h, w = xt.shape
+        entries = []
+        for n_in, n_out in ((h, out_hw[0]), (w, out_hw[1])):
+            src = np.clip((np.arange(n_out) + 0.5) * n_in / n_out - 0.5, 0, n_in - 1)
+            i0 = np.floor(src).astype(np.int64)
+            i1 = np.minimum(i0 + 1, n_in - 1)
+            wt = np.round((src - i0) * 1024).astype(np.int64) if bilinear else np.zeros_like(i0)
+            if not bilinear:
+                i0 = np.minimum(np.floor((np.arange(n_out) + 0.5) * n_in / n_out), n_in - 1)
+            entries.append(np.stack([i0, i1, wt], axis=1).ravel())
+        table = np.concatenate(entries).astype(np.int32)
+        if bilinear:
+            y = self.tensor(name, (1, c, *out_hw))
+            m, s = encode_ratio(xt.scale / self.t(y).scale / 2 ** 20, 62)
+            params = [1, m, s]
+        else:
+            y = self.tensor(name, (1, c, *out_hw), xt.scale, xt.zero_point)
+            params = [0, 0, 1]
+        self.nodes.append(QNode("RESIZE", name, [x], [y], params, table=table))
+        return y
+
+    def transpose(self, name, x, perm):
+        xt = self.t(x)
+        y = self.tensor(name, tuple(xt.shape[a] for a in perm), xt.scale, xt.zero_point)
+        self.nodes.append(QNode("TRANSPOSE", name, [x], [y],
+                                list(perm) + list(range(len(perm), 4))))
+        return y
+
     def model(self, inputs, outputs, labels=()) -> QModel:
         return QModel(self.tensors, self.nodes, inputs, outputs, list(labels),
                       {"producer": "runtime/tests/gen_golden.py"}, dynamic_fixed_point=self.dfp)
@@ -207,6 +281,53 @@ def wide_fc(encoding: str, seed: int) -> QModel:
     return b.model([x], [b.softmax("softmax_rows", rows)])
 
 
+def ops_1_1(seed: int) -> QModel:
+    """Every op of format 1.1: squeeze-excite (GAP, LUT sigmoid, EXPAND, MUL), hard-swish LUT,
+    PAD, LRN, nearest and bilinear RESIZE, TRANSPOSE to an SSD-style [1, N, 4] head."""
+    b = Builder(seed, "sparse_rel8")
+    x = b.tensor("input", (1, 6, 7, 9))
+    c1 = b.conv("conv1", x, 8, (3, 3), pads=(1, 1, 1, 1))
+    hs = b.lut("hardswish", c1, lambda v: v * np.clip(v + 3, 0, 6) / 6)
+    g = b.gap("se_pool", hs)
+    sig = b.lut("se_sigmoid", g, lambda v: 1 / (1 + np.exp(-v)))
+    gate = b.expand("se_expand", sig, (1, 8, 7, 9))
+    se = b.mul("se_mul", hs, gate, act="relu")
+    p = b.pad("pad", se, (0, 1, 2, 0), (0, 0, 1, 3), -7)
+    n = b.lrn("lrn", p, 5)
+    up = b.resize("up_bilinear", n, (13, 17), bilinear=True)
+    dn = b.resize("down_nearest", up, (5, 4), bilinear=False)
+    head = b.conv("head", dn, 8, (1, 1), sparsity=0.3)
+    t = b.transpose("to_nhwc", head, (0, 2, 3, 1))
+    boxes = b.reshape("boxes", t, (1, 40, 4))
+    return b.model([x], [boxes])
+
+
+# Weight encodings decoded at load (docs/format.md 3.3-3.8), cycled over a model's layers.
+ENCODINGS = ["rel4", "bitmap", "block", "shared+rel4", "huffman+sparse_rel8", "shared+bitmap",
+             "huffman+shared+block", "huffman+dense", "shared+dense", "huffman+rel4",
+             "huffman+bitmap", "shared+sparse_rel8", "block", "huffman+shared+rel4"]
+
+
+def with_encodings(model: QModel, encodings: list[str], levels: int = 0) -> QModel:
+    """Give the weighted layers the encodings in turn ("block": blocks of a kernel row, or of 8
+    for FC); ``levels`` first snaps the non-zero weights to that many values, as k-means weight
+    sharing leaves them, so shared codes are narrow."""
+    grid = np.round(np.linspace(-120, 120, levels)) if levels else None
+    weighted = [n for n in model.nodes if n.weights is not None]
+    for i, node in enumerate(weighted):
+        enc = encodings[i % len(encodings)]
+        if enc.endswith("block"):
+            k = node.weights.shape[1]
+            b = node.params[1] if node.op == "CONV" else 8
+            enc += f":{b if k % b == 0 else k}"
+        if grid is not None:
+            w = node.weights
+            snapped = grid[np.abs(w[..., None] - grid).argmin(axis=-1)].astype(np.int8)
+            node.weights = np.where(w != 0, snapped, 0).astype(np.int8)
+        node.weight_encoding = enc
+    return model
+
+
 CASES = {
     "cnn_dense": lambda: cnn("dense", 1),
     "cnn_sparse": lambda: cnn("sparse_rel8", 1),
@@ -214,6 +335,13 @@ CASES = {
     "cnn_dfp_sparse": lambda: cnn("sparse_rel8", 3, dfp=True),
     "wide_fc_dense": lambda: wide_fc("dense", 4),
     "wide_fc_sparse": lambda: wide_fc("sparse_rel8", 4),
+    "ops_1_1": lambda: ops_1_1(5),
+    "ops_1_1_other": lambda: ops_1_1(6),
+    "cnn_encodings": lambda: with_encodings(cnn("dense", 7), ENCODINGS),
+    "cnn_encodings_shared": lambda: with_encodings(cnn("dense", 8, dfp=True), ENCODINGS[5:],
+                                                   levels=15),
+    "wide_fc_encodings": lambda: with_encodings(wide_fc("dense", 9),
+                                                ["rel4", "huffman+shared+rel4"], levels=7),
 }
 
 

@@ -155,7 +155,7 @@ static void graph_cases(const uint8_t *base, size_t len)
         PATCH(s + 2, 1, 0xC0, "tensor 1: name is not UTF-8");
     }
     /* node 0 'conv1' (CONV) */
-    PATCH(n0, 2, 11, "node 0 'conv1': unknown op code 11");
+    PATCH(n0, 2, 999, "node 0 'conv1': unknown op code 999");
     PATCH(n0 + 2, 2, 1, "node 0 'conv1' (CONV): unknown flags 0x1");
     PATCH(n0 + 4, 4, 5000, "node 0: name [5000");
     PATCH(n0 + 12, 4, 0, "input count = 0 is out of range [1, 64]");
@@ -182,7 +182,7 @@ static void graph_cases(const uint8_t *base, size_t len)
     PATCH(n0_par + 44, 4, (uint32_t)-129, "clamp [-129, 127] is not an int8 range");
     PATCH(n0_par + 48, 4, 128, "clamp [-128, 128] is not an int8 range");
     /* blobs of node 0 */
-    PATCH(n0_blob, 4, 7, "blob 0: unknown blob kind 7");
+    PATCH(n0_blob, 4, 99, "blob 0: unknown blob kind 99");
     PATCH(n0_blob, 4, 3, "blob kind BIAS cannot hold weights");
     PATCH(n0_blob + 8, 8, 8, "blob 0: blob at 8 size");
     PATCH(n0_blob + 16, 8, 1u << 30, "is misaligned or outside DATA");

@@ -1,0 +1,26 @@
+"""`edgecomp compress` options of the storage stage (edgecomp/storage.py): weight sharing,
+per-layer weight bit widths, the weight encoding policy and Huffman coding."""
+from __future__ import annotations
+
+from .packed.encodings import POLICIES
+
+
+def add_storage_args(p) -> None:
+    g = p.add_argument_group("storage (docs/format.md 3, docs/compression.md)")
+    g.add_argument("--share-bits", metavar="SPEC",
+                   help="k-means weight sharing, b = 2..8 bits per weight: one number for "
+                   "every Conv/Gemm, or conv=B,fc=B,<layer>=B")
+    g.add_argument("--weight-bits", metavar="SPEC",
+                   help="weight bit widths (2..8, default 8): one number, or conv=8,fc=6,"
+                   "<layer>=4")
+    g.add_argument("--encoding", choices=POLICIES, default="auto",
+                   help="weight encoding per layer: auto (the smallest of all), a layout "
+                   "(dense, rel8, rel4, bitmap, block) or shared (codebook + b-bit codes)")
+    g.add_argument("--huffman", action="store_true",
+                   help="Huffman code each weight blob when that makes it smaller "
+                   "(decoded at load)")
+
+
+def storage_kwargs(a) -> dict:
+    return {"share_bits": a.share_bits, "weight_bits": a.weight_bits, "encoding": a.encoding,
+            "huffman": a.huffman}

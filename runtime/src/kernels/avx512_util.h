@@ -1,0 +1,102 @@
+/* AVX-512 helpers of the VNNI kernels. Include after the file's target pragma (the helpers
+ * inherit it) and only on x86-64. */
+#ifndef ERT_AVX512_UTIL_H
+#define ERT_AVX512_UTIL_H
+
+#include <immintrin.h>
+
+#include "opt_kernels.h"
+
+/* Requantization of 16 accumulators of one output channel: docs/format.md section 5,
+ * clamp(zy + rshift_round(acc * M, n), lo, hi), in 64-bit lanes (even and odd halves). */
+typedef struct ert_rq512 {
+    __m512i m, round, lo, hi, zy;
+    __m128i n;
+} ert_rq512;
+
+static inline ert_rq512 ert_rq512_make(int32_t m, int32_t n, int32_t zy, int32_t lo, int32_t hi)
+{
+    ert_rq512 q;
+    q.m = _mm512_set1_epi64(m);
+    q.round = _mm512_set1_epi64((int64_t)1 << (n - 1));
+    q.n = _mm_cvtsi32_si128(n);
+    q.lo = _mm512_set1_epi64((int64_t)lo - zy); /* clamp before adding zy: no overflow */
+    q.hi = _mm512_set1_epi64((int64_t)hi - zy);
+    q.zy = _mm512_set1_epi32(zy);
+    return q;
+}
+
+static inline __m512i ert_rq512_half(const ert_rq512 *q, __m512i acc_low_dwords)
+{
+    __m512i v = _mm512_mul_epi32(acc_low_dwords, q->m);
+    v = _mm512_sra_epi64(_mm512_add_epi64(v, q->round), q->n);
+    return _mm512_min_epi64(_mm512_max_epi64(v, q->lo), q->hi);
+}
+
+/* 16 int32 accumulators -> 16 int8 outputs in lane order */
+static inline __m128i ert_rq512_apply(const ert_rq512 *q, __m512i acc)
+{
+    __m512i ev = ert_rq512_half(q, acc);
+    __m512i od = ert_rq512_half(q, _mm512_srli_epi64(acc, 32));
+    __m512i v = _mm512_mask_blend_epi32(0xAAAA, ev, _mm512_slli_epi64(od, 32));
+    return _mm512_cvtepi32_epi8(_mm512_add_epi32(v, q->zy));
+}
+
+/* Where the 16 lanes of each vector of a tile go in an output channel: runs of lanes that land
+ * on consecutive output bytes (one per output row touched), as a lane mask and the offset of
+ * lane 0 (the run's first lane minus its lane index). Computed once per tile, used by every
+ * output channel. */
+#define ERT_MAX_TILE_VECS 16
+#define ERT_MAX_RUNS (ERT_MAX_TILE_VECS * 17)
+typedef struct ert_vecpos {
+    int nvec;
+    uint16_t first[ERT_MAX_TILE_VECS + 1]; /* runs of vector v: [first[v], first[v + 1]) */
+    __mmask16 mask[ERT_MAX_RUNS];
+    ptrdiff_t at[ERT_MAX_RUNS];
+} ert_vecpos;
+
+static inline void ert_vecpos_init(ert_vecpos *vp, const ert_conv_plan *cv, const ert_tile *t)
+{
+    vp->nvec = (int)((t->p1 - t->p0 + 15) / 16);
+    int nr = 0;
+    for (int v = 0; v < vp->nvec; v++) {
+        vp->first[v] = (uint16_t)nr;
+        size_t p = t->p0 + 16 * (size_t)v;
+        int n = t->p1 - p < 16 ? (int)(t->p1 - p) : 16;
+        if (cv->wq == cv->wo) { /* no discarded columns: positions are output offsets */
+            vp->mask[nr] = (__mmask16)((1u << n) - 1);
+            vp->at[nr++] = (ptrdiff_t)p;
+            continue;
+        }
+        int32_t oy = (int32_t)(p / (size_t)cv->wq), ox = (int32_t)(p % (size_t)cv->wq);
+        for (int i = 0; i < n;) {
+            int run = cv->wq - ox < n - i ? cv->wq - ox : n - i;
+            if (ox < cv->wo) {
+                int vis = cv->wo - ox < run ? cv->wo - ox : run;
+                vp->mask[nr] = (__mmask16)(((1u << vis) - 1) << i);
+                vp->at[nr++] = (ptrdiff_t)oy * cv->wo + ox - i;
+            }
+            i += run;
+            ox = 0;
+            oy++;
+        }
+    }
+    vp->first[vp->nvec] = (uint16_t)nr;
+}
+
+/* Store the 16 results of vector v of the tile into output channel yc ([ho][wo]): lanes past
+ * the tile end and in discarded columns are masked off. */
+static inline void ert_store16(int8_t *yc, __m128i r, const ert_vecpos *vp, int v)
+{
+    for (int i = vp->first[v]; i < vp->first[v + 1]; i++) /* lane 0 address: may precede yc */
+        _mm_mask_storeu_epi8((void *)((uintptr_t)yc + (uintptr_t)vp->at[i]), vp->mask[i], r);
+}
+
+/* Sum of the 4 int8 weights packed in a q4 block word. */
+static inline int32_t ert_word_sum(int32_t word)
+{
+    return (int8_t)(word & 0xff) + (int8_t)((word >> 8) & 0xff) +
+           (int8_t)((word >> 16) & 0xff) + (int8_t)((uint32_t)word >> 24);
+}
+
+#endif

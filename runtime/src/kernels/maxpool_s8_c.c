@@ -1,0 +1,80 @@
+/* MAXPOOL, portable C: per output row, the element-wise maximum of the window's input rows
+ * (16 bytes at a time with the compiler's generic vectors), then the maximum over each
+ * window's columns. Windows are clipped to the input exactly as in the reference kernel.
+ * Units: channels. */
+#include "opt_kernels.h"
+
+typedef int8_t ert_i8x16 __attribute__((vector_size(16)));
+
+#define ROW_CHUNK 1024 /* input columns per pass (stack buffer) */
+
+static void vmax_rows(int8_t *v, const int8_t *x, int32_t w, int32_t y0, int32_t y1,
+                      int32_t c0, int32_t n)
+{
+    memcpy(v, x + (size_t)y0 * w + c0, (size_t)n);
+    for (int32_t iy = y0 + 1; iy < y1; iy++) {
+        const int8_t *r = x + (size_t)iy * w + c0;
+        int32_t i = 0;
+        for (; i + 16 <= n; i += 16) {
+            ert_i8x16 a, b;
+            memcpy(&a, v + i, 16);
+            memcpy(&b, r + i, 16);
+            ert_i8x16 gt = (ert_i8x16)(b > a);
+            a = (a & ~gt) | (b & gt);
+            memcpy(v + i, &a, 16);
+        }
+        for (; i < n; i++)
+            v[i] = r[i] > v[i] ? r[i] : v[i];
+    }
+}
+
+uint64_t ert_maxpool_s8_c(const ert_kctx *k, uint32_t begin, uint32_t end)
+{
+    const int32_t *p = k->node->params;
+    const ert_tensor *xt = ert_in_tensor(k, 0), *yt = ert_out_tensor(k);
+    const int32_t h = xt->dims[2], w = xt->dims[3], ho = yt->dims[2], wo = yt->dims[3];
+    const int32_t kh = p[P_KH], kw = p[P_KW], sh = p[P_SH], sw = p[P_SW], pt = p[P_PT],
+                  pl = p[P_PL];
+    int8_t v[ROW_CHUNK];
+    for (uint32_t c = begin; c < end; c++) {
+        const int8_t *x = k->in[0] + (size_t)c * h * w;
+        int8_t *y = k->out + (size_t)c * ho * wo;
+        for (int32_t oy = 0; oy < ho; oy++) {
+            int32_t y0 = oy * sh - pt, y1 = y0 + kh;
+            y0 = y0 < 0 ? 0 : y0;
+            y1 = y1 > h ? h : y1;
+            /* output columns in chunks whose input columns fit the buffer */
+            for (int32_t ox0 = 0; ox0 < wo;) {
+                int32_t c0 = ox0 * sw - pl;
+                c0 = c0 < 0 ? 0 : c0;
+                int32_t ox1 = ox0;
+                while (ox1 < wo && ox1 * sw - pl + kw - c0 <= ROW_CHUNK)
+                    ox1++;
+                if (ox1 == ox0)
+                    ox1 = ox0 + 1; /* a window wider than the buffer: clipped below */
+                int32_t c1 = (ox1 - 1) * sw - pl + kw;
+                c1 = c1 > w ? w : c1;
+                if (c1 - c0 > ROW_CHUNK)
+                    c1 = c0 + ROW_CHUNK;
+                vmax_rows(v, x, w, y0, y1, c0, c1 - c0);
+                for (int32_t ox = ox0; ox < ox1; ox++) {
+                    int32_t x0 = ox * sw - pl, x1 = x0 + kw;
+                    x0 = x0 < 0 ? 0 : x0;
+                    x1 = x1 > w ? w : x1;
+                    int8_t m = INT8_MIN;
+                    if (x1 <= c1) {
+                        for (int32_t ix = x0; ix < x1; ix++)
+                            m = v[ix - c0] > m ? v[ix - c0] : m;
+                    } else { /* only for windows wider than the buffer */
+                        for (int32_t iy = y0; iy < y1; iy++)
+                            for (int32_t ix = x0; ix < x1; ix++)
+                                m = x[(size_t)iy * w + ix] > m ? x[(size_t)iy * w + ix] : m;
+                    }
+                    y[(size_t)oy * wo + ox] = m;
+                }
+                ox0 = ox1;
+            }
+        }
+    }
+    return 0;
+}

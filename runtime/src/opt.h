@@ -1,0 +1,225 @@
+/* The optimized kernel set (EDGERT_KERNELS_DEFAULT): what session creation prepares per node,
+ * and the contract between prepare*.c and the optimized kernels in kernels/.
+ *
+ * Every optimized kernel keeps the reference kernels' signature (ert_kernel_fn: work units
+ * [begin, end) = output channels) and produces the same bytes (docs/format.md section 5). What
+ * differs is the data they read, all built at session creation (nothing allocates during a run):
+ *
+ * - Convolutions read a *packed copy* of their input, written by a per-node pre-step before the
+ *   kernel runs: zero-point padding materialised, a stride s split into s x s phase planes so
+ *   every tap reads a contiguous run of output positions, and (x86 VNNI) u8 = x ^ 0x80 so that
+ *   vpdpbusd (u8 x s8) applies. Output position p = oy * wq + ox over a plane of width wq >= wo
+ *   (columns ox >= wo are computed and discarded), so tap (ky, kx) of input channel ci is one
+ *   offset: koff = ci * chan_stride + tap_off[tap].
+ *     planar  [C][plane][hq][wq] bytes; weights walked one non-zero at a time (dense rows or
+ *             WEIGHTS_SPARSE_REL8 pairs in place, or rel8 pairs built at prepare): every zero
+ *             weight is skipped, cost ~ non-zeros (portable C, NEON, AVX2, AVX-512 phase trick).
+ *     q4      [group][C/4][plane][hq][wq][4]: four input channels interleaved per position, the
+ *             4-byte group vpdpbusd reduces. A *block* = (channel quad, tap), 4 weights. Dense:
+ *             every block, 8 output channels at a time; sparse: per output channel the list of
+ *             non-zero blocks (offset + 4 weights). An all-zero block costs nothing.
+ * - Requantization: acc = bias_corr[c] + sum w * packed, bias_corr = bias - zoff * sum(w) with
+ *   zoff the packed value of a zero input (zx, or zx + 128 for u8); padding holds that value.
+ * - Zero activations: the pre-step records, per packed channel (or quad), a prefix count of
+ *   plane rows holding a non-zero input. A tile of output positions whose input window is all
+ *   zero-point for a channel skips that channel's weights (adding back zoff * w), and counts the
+ *   MACs it skipped. FC layers walk only the non-zero inputs (EIE: a zero input skips its
+ *   column).
+ *
+ * MAC accounting (edgert_layer_stats): a MAC is one (output element, weight position) pair of the
+ * dense layer. in_bounds = MACs whose input position is not padding. A kernel reports executed
+ * MACs: in-bounds MACs whose weight it multiplied (zero weights inside a multiplied SIMD block
+ * count, padding positions and discarded columns never do). skipped_zero_weight = in_bounds -
+ * (executed with no activation skipped), fixed at prepare; skipped_zero_activation = the rest.
+ */
+#ifndef ERT_OPT_H
+#define ERT_OPT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "internal.h"
+
+/* Layers with fewer dense MACs run the reference kernel of their stored encoding: packing
+ * their input and preparing weights costs more than it saves. */
+#define ERT_OPT_MIN_MACS (1u << 15)
+
+/* Instruction sets, in the order the dispatcher prefers them (best last). */
+typedef enum ert_isa {
+    ERT_ISA_C = 0,
+    ERT_ISA_AVX2,
+    ERT_ISA_AVX512VNNI,
+    ERT_ISA_NEON,
+    ERT_ISA_COUNT
+} ert_isa;
+
+int ert_isa_supported(ert_isa isa);
+const char *ert_isa_name(ert_isa isa);
+
+typedef enum ert_algo {
+    ERT_ALGO_CONV_PLANAR = 1,
+    ERT_ALGO_CONV_Q4_DENSE,
+    ERT_ALGO_CONV_Q4_SPARSE,
+    ERT_ALGO_FC_DENSE,
+    ERT_ALGO_FC_CSC,
+    ERT_ALGO_ELEMENTWISE      /* MAXPOOL, ADD, CONCAT: no weights, always exact */
+} ert_algo;
+
+/* One optimized kernel: the unit the tests sweep and the session chooses among. */
+typedef struct ert_variant {
+    const char *name;
+    uint32_t op;        /* ERT_OP_* it runs */
+    ert_algo algo;
+    ert_isa isa;
+    ert_kernel_fn fn;
+} ert_variant;
+
+extern const ert_variant ert_variants[];
+extern const size_t ert_variant_count;
+
+/* Force one variant (by name) on every layer it can run, or NULL to restore the automatic
+ * choice; layers below ERT_OPT_MIN_MACS are included while forced. Process-wide, for tests and
+ * benchmarks: set it before creating sessions. Returns 0, or -1 for an unknown name. The
+ * environment variable EDGERT_KERNEL does the same for sessions created without a call. */
+int ert_force_variant(const char *name);
+
+/* ---- convolution geometry shared by the packers and conv kernels ---- */
+
+typedef struct ert_conv_plan {
+    int32_t c, h, w, co, ho, wo, kh, kw, sh, sw, pt, pl, dh, dw;
+    int32_t groups, cin_g, cout_g, taps;
+    int32_t zx, zy, lo, hi;
+    int32_t zoff;             /* packed value of a zero input (zx or zx + 128) */
+    uint8_t xor8;             /* packed byte = x ^ xor8 (0 or 0x80) */
+    int q4;                   /* channel-quad layout */
+    int32_t nplanes, hq, wq, max_dy;
+    uint64_t planes_used;     /* bit ry * sw + rx: a tap reads that phase plane (the others
+                                 are not packed, e.g. 3 of the 4 of a 1x1 stride-2 conv) */
+    size_t plane_px;          /* hq * wq */
+    size_t chan_stride;       /* bytes per packed channel (planar) or quad (q4) */
+    int32_t n_packed;         /* packed channels: C (planar) or groups * cq_g (q4) */
+    int32_t cq_g;             /* channel quads per group (q4) */
+    size_t npos;              /* ho * wq output positions */
+    int32_t tile;             /* output positions per tile */
+    size_t packed_bytes;      /* with slack for the last tile's reads */
+    int32_t *tap_off;         /* [taps] pixel offset of each tap within a channel */
+    int32_t *oy_lo, *oy_hi;   /* [kh] output rows where ky lies inside the input */
+    int32_t *ox_lo, *ox_hi;   /* [kw] output columns where kx lies inside the input */
+    uint8_t *packed;          /* session scratch, written by the pre-step */
+    uint32_t *nzpref;         /* [n_packed][hq + 1] rows with a non-zero input, prefix sums */
+} ert_conv_plan;
+
+/* ---- per node ---- */
+
+typedef struct ert_opt_node {
+    const ert_variant *v;     /* NULL: a reference kernel runs the node */
+    const char *kernel_name;
+    ert_kernel_fn pre;        /* packs the input (NULL: none); units pre_units */
+    uint32_t pre_units;
+    uint64_t pre_cost;
+    /* accounting (all kernels, reference included) */
+    uint64_t in_bounds;
+    uint64_t static_executed; /* executed MACs when no activation is skipped */
+    uint64_t weight_bytes, act_read, act_written;
+    uint64_t *exec_pref;      /* [c_out + 1] prefix sums of static executed MACs per channel */
+    int32_t *bias_corr;       /* [c_out] */
+    /* CONV */
+    ert_conv_plan cv;
+    int32_t *koff;            /* planar: [K] koff of weight position k within its group */
+    uint16_t *kci;            /* planar: [K] input channel (within group) of position k */
+    const int8_t *dense;      /* planar: dense rows to walk (the model's), or NULL */
+    const uint32_t *row_start;/* planar: rel8 rows to walk (the model's or built here) */
+    const int8_t *values;
+    const uint8_t *steps;
+    uint32_t *ph_start;       /* planar AVX-512: [co + 1] entries of each output channel */
+    int32_t *ph_off;          /*   koff of each non-zero weight */
+    uint64_t *ph_rec;         /*   bytes {0,0,0,w,0,0,0,0}: the dwords at +3..+0 are the phase
+                                   patterns (w,0,0,0) .. (0,0,0,w), broadcast from memory */
+    uint32_t *ph_k;           /*   its position k in the row (zero-activation bookkeeping) */
+    int8_t *q4w;              /* q4 dense: [channel blocks][nblocks][8][4] */
+    uint32_t *q4_list;        /* q4 dense: output channels with a non-zero weight, by group */
+    uint32_t *q4_cb;          /* q4 dense: [n_cb + 1] first q4_list entry of each block of 8 */
+    uint32_t n_cb;
+    uint8_t *q4_empty;        /* q4 dense: [co] 1 for an all-zero channel (constant output) */
+    int32_t *q4corr;          /* q4 dense: [co][cq_g] zoff * sum of the quad's weights */
+    uint32_t *blk_start;      /* q4 sparse: [co + 1] */
+    uint16_t *blk_idx;        /* q4 sparse: block = cq * taps + tap */
+    int32_t *blk_w;           /* q4 sparse: 4 weights of the block */
+    int32_t *boff;            /* q4: [cq_g * taps] byte offset of each block within a group */
+    /* FC */
+    int8_t *fcw;              /* dense VNNI: [co/16][K/4][16][4] */
+    uint32_t k4;              /* K rounded up to 4 */
+    uint32_t *col_start;      /* CSC: [slabs][K + 1] */
+    uint8_t *csc_row;         /* CSC: row within the slab of each non-zero */
+    int8_t *csc_w;
+    uint8_t *fc_x;            /* session scratch: u8 input quads (VNNI) */
+    uint32_t *fc_nzk;         /* session scratch: non-zero input positions (CSC) */
+    int32_t *fc_nzd;          /*                   and x - zx there */
+    uint32_t *fc_nnz;         /*                   and how many */
+    /* ADD / CONCAT (portable): exact tables built at prepare */
+    int64_t *add_ta, *add_tb; /* [256] by (uint8)a: (a - za) * M_a; (b - zb) * M_b + 2^(S-1) */
+    int8_t *cat_lut;          /* [n_inputs][256] by (uint8)x: input j requantized */
+    uint8_t *cat_copy;        /* [n_inputs] 1 when input j's requantization is the identity */
+    /* allocations owned by this node */
+    void *own[16];
+    int n_own;
+} ert_opt_node;
+
+#define ERT_CSC_SLAB 64u      /* CSC rows per slab: a u8 row index, a thread splits slabs */
+
+/* Session-side preparation (prepare.c). */
+typedef struct ert_prepared ert_prepared;
+
+/* Choose a kernel for every node (kernels = EDGERT_KERNELS_*), build its data and point
+ * ctx[i].opt at it and kernel[i] at its function. scratch: the shared pre-step buffer. */
+edgert_status ert_prepare(const edgert_model *m, int kernels, ert_kctx *ctx,
+                          ert_kernel_fn *kernel, ert_prepared **out, char *err, size_t errlen);
+void ert_prepared_free(ert_prepared *p);
+/* Name of the kernel that runs node i. */
+const char *ert_prepared_kernel(const ert_prepared *p, uint32_t i);
+/* The stats of node i after a run whose kernel returned `executed`. */
+void ert_prepared_stats(const ert_prepared *p, uint32_t i, uint64_t executed,
+                        edgert_layer_stats *st);
+
+/* Builders (prepare_conv.c, prepare_fc.c): 0, or -1 out of memory. */
+/* Geometry, tap tables and in_bounds (layout: planar s8, tile 64). */
+int ert_conv_plan_init(ert_opt_node *o, const edgert_model *m, const ert_node *n);
+/* The packed layout a kernel reads: q4 or planar, xor8 0 or 0x80, tile positions. */
+void ert_conv_plan_layout(ert_opt_node *o, int q4, uint8_t xor8, int32_t tile);
+uint64_t ert_conv_tap_inb(const ert_conv_plan *cv, int32_t tap);
+int ert_conv_prepare_planar(ert_opt_node *o, const edgert_model *m, const ert_node *n);
+/* The AVX-512 planar kernel's per-weight records (after ert_conv_prepare_planar). */
+int ert_conv_prepare_phase_records(ert_opt_node *o, const ert_node *n);
+int ert_conv_prepare_q4_dense(ert_opt_node *o, const ert_node *n);
+int ert_conv_prepare_q4_sparse(ert_opt_node *o, const ert_node *n);
+int ert_fc_prepare_dense(ert_opt_node *o, const ert_node *n, int32_t zx, int vnni);
+int ert_fc_prepare_csc(ert_opt_node *o, const ert_node *n);
+/* Weight w[c][k] of a dense or rel8 node, row by row: calls fn(arg, k, w) for non-zeros. */
+typedef void (*ert_weight_fn)(void *arg, uint32_t k, int8_t w);
+void ert_each_weight(const ert_node *n, uint32_t c, ert_weight_fn fn, void *arg);
+void *ert_opt_alloc(ert_opt_node *o, size_t bytes);
+
+/* ---- pre-steps and kernels (kernels/) ---- */
+
+uint64_t ert_pack_planar(const ert_kctx *k, uint32_t begin, uint32_t end);
+uint64_t ert_pack_q4(const ert_kctx *k, uint32_t begin, uint32_t end);
+uint64_t ert_fc_pack_u8(const ert_kctx *k, uint32_t begin, uint32_t end);
+uint64_t ert_fc_gather_nonzero(const ert_kctx *k, uint32_t begin, uint32_t end);
+
+uint64_t ert_conv_s8_planar_c(const ert_kctx *k, uint32_t begin, uint32_t end);
+uint64_t ert_conv_s8_planar_neon(const ert_kctx *k, uint32_t begin, uint32_t end);
+uint64_t ert_conv_s8_planar_avx2(const ert_kctx *k, uint32_t begin, uint32_t end);
+uint64_t ert_conv_u8s8_planar_avx512vnni(const ert_kctx *k, uint32_t begin, uint32_t end);
+uint64_t ert_conv_u8s8_q4_dense_avx512vnni(const ert_kctx *k, uint32_t begin, uint32_t end);
+uint64_t ert_conv_u8s8_q4_sparse_avx512vnni(const ert_kctx *k, uint32_t begin, uint32_t end);
+uint64_t ert_fc_s8_dense_c(const ert_kctx *k, uint32_t begin, uint32_t end);
+uint64_t ert_fc_s8_dense_neon(const ert_kctx *k, uint32_t begin, uint32_t end);
+uint64_t ert_fc_u8s8_dense_avx512vnni(const ert_kctx *k, uint32_t begin, uint32_t end);
+uint64_t ert_fc_s8_csc_c(const ert_kctx *k, uint32_t begin, uint32_t end);
+/* ops without weights (units as their reference kernels) */
+uint64_t ert_maxpool_s8_c(const ert_kctx *k, uint32_t begin, uint32_t end);
+uint64_t ert_add_s8_c(const ert_kctx *k, uint32_t begin, uint32_t end);
+uint64_t ert_add_s8_avx512(const ert_kctx *k, uint32_t begin, uint32_t end);
+uint64_t ert_concat_s8_lut(const ert_kctx *k, uint32_t begin, uint32_t end);
+
+#endif

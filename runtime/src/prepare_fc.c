@@ -1,0 +1,144 @@
+/* FC preparation for the optimized kernels (opt.h): dense rows (portable, NEON), the VNNI
+ * layout [C_out/16][K/4][16][4], and EIE's compressed sparse columns in slabs of rows. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "opt.h"
+
+typedef struct sum_acc {
+    int64_t sum;
+    uint64_t count;
+} sum_acc;
+
+static void add_weight(void *arg, uint32_t k, int8_t w)
+{
+    (void)k;
+    sum_acc *a = arg;
+    a->sum += w;
+    a->count++;
+}
+
+static void put_dense(void *arg, uint32_t k, int8_t w)
+{
+    ((int8_t *)arg)[k] = w;
+}
+
+/* bias_corr = bias - zoff * sum(w); exec_pref counts every weight (dense) or the non-zeros */
+static int fc_accounting(ert_opt_node *o, const ert_node *n, int32_t zoff, int dense)
+{
+    o->exec_pref = ert_opt_alloc(o, sizeof(uint64_t) * ((size_t)n->c_out + 1));
+    o->bias_corr = ert_opt_alloc(o, sizeof(int32_t) * n->c_out);
+    if (!o->exec_pref || !o->bias_corr)
+        return -1;
+    for (uint32_t c = 0; c < n->c_out; c++) {
+        sum_acc a = {0, 0};
+        ert_each_weight(n, c, add_weight, &a);
+        o->bias_corr[c] = (int32_t)((int64_t)n->bias[c] - (int64_t)zoff * a.sum);
+        o->exec_pref[c + 1] = o->exec_pref[c] + (dense ? n->k : a.count);
+    }
+    o->static_executed = o->exec_pref[n->c_out];
+    return 0;
+}
+
+int ert_fc_prepare_dense(ert_opt_node *o, const ert_node *n, int32_t zx, int vnni)
+{
+    if (fc_accounting(o, n, vnni ? zx + 128 : zx, 1))
+        return -1;
+    if (!vnni) {
+        if (n->w.encoding == EDGERT_WEIGHTS_DENSE) {
+            o->dense = n->w.dense;
+        } else {
+            int8_t *d = ert_opt_alloc(o, (size_t)n->c_out * n->k);
+            if (!d)
+                return -1;
+            for (uint32_t c = 0; c < n->c_out; c++)
+                ert_each_weight(n, c, put_dense, d + (size_t)c * n->k);
+            o->dense = d;
+        }
+        o->weight_bytes = (uint64_t)n->c_out * n->k + 12ull * n->c_out;
+        return 0;
+    }
+    /* [cb][kq][16 rows][4 k]: one 64-byte load feeds one vpdpbusd of 16 output features */
+    o->k4 = (n->k + 3) & ~3u;
+    const size_t cb = ((size_t)n->c_out + 15) / 16, kq = o->k4 / 4;
+    o->fcw = ert_opt_alloc(o, cb * kq * 64);
+    int8_t *row = malloc(o->k4);
+    if (!o->fcw || !row) {
+        free(row);
+        return -1;
+    }
+    for (uint32_t c = 0; c < n->c_out; c++) {
+        memset(row, 0, o->k4);
+        ert_each_weight(n, c, put_dense, row);
+        int8_t *dst = o->fcw + (size_t)(c / 16) * kq * 64 + (c % 16) * 4;
+        for (size_t q = 0; q < kq; q++)
+            memcpy(dst + q * 64, row + 4 * q, 4);
+    }
+    free(row);
+    o->pre = ert_fc_pack_u8;
+    o->pre_units = 1;
+    o->weight_bytes = cb * kq * 64 + 12ull * n->c_out;
+    return 0;
+}
+
+typedef struct csc_builder {
+    ert_opt_node *o;
+    uint32_t *count;  /* per column of the current slab, then its write cursor */
+    uint32_t row;     /* row within the slab */
+    int fill;
+} csc_builder;
+
+static void csc_put(void *arg, uint32_t k, int8_t w)
+{
+    csc_builder *b = arg;
+    if (!b->fill) {
+        b->count[k]++;
+        return;
+    }
+    uint32_t at = b->count[k]++;
+    b->o->csc_row[at] = (uint8_t)b->row;
+    b->o->csc_w[at] = w;
+}
+
+int ert_fc_prepare_csc(ert_opt_node *o, const ert_node *n)
+{
+    if (fc_accounting(o, n, 0, 0))
+        return -1;
+    const uint32_t K = n->k, slabs = (n->c_out + ERT_CSC_SLAB - 1) / ERT_CSC_SLAB;
+    const uint64_t nnz = o->static_executed;
+    o->col_start = ert_opt_alloc(o, sizeof(uint32_t) * (size_t)slabs * (K + 1));
+    o->csc_row = ert_opt_alloc(o, nnz + 1);
+    o->csc_w = ert_opt_alloc(o, nnz + 1);
+    uint32_t *cursor = malloc(sizeof(uint32_t) * ((size_t)K + 1));
+    if (!o->col_start || !o->csc_row || !o->csc_w || !cursor) {
+        free(cursor);
+        return -1;
+    }
+    uint32_t at = 0;
+    for (uint32_t s = 0; s < slabs; s++) {
+        uint32_t r0 = s * ERT_CSC_SLAB, r1 = r0 + ERT_CSC_SLAB < n->c_out ? r0 + ERT_CSC_SLAB
+                                                                       : n->c_out;
+        csc_builder b = {o, cursor, 0, 0};
+        memset(cursor, 0, sizeof(uint32_t) * ((size_t)K + 1));
+        for (uint32_t r = r0; r < r1; r++)
+            ert_each_weight(n, r, csc_put, &b);
+        uint32_t *cs = o->col_start + (size_t)s * (K + 1);
+        for (uint32_t col = 0; col < K; col++) {
+            cs[col] = at;
+            uint32_t c = cursor[col];
+            cursor[col] = at;
+            at += c;
+        }
+        cs[K] = at;
+        b.fill = 1;
+        for (uint32_t r = r0; r < r1; r++) {
+            b.row = r - r0;
+            ert_each_weight(n, r, csc_put, &b);
+        }
+    }
+    free(cursor);
+    o->pre = ert_fc_gather_nonzero;
+    o->pre_units = 1;
+    o->weight_bytes = 2 * nnz + 4ull * slabs * (K + 1) + 12ull * n->c_out;
+    return 0;
+}
