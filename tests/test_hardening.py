@@ -63,8 +63,8 @@ def test_hostile_model_refused_by_both_readers(name):
 
 def test_planner_bomb_loads_quickly():
     """16368 (stored) and 63457 (built here) tensors all alive at once: greedy-by-size took
-    n^2 log n steps (4.5 s and over a minute); the step budget makes both well under a
-    second. The plan still keeps every tensor that is alive at once apart, so runs agree."""
+    n^2 log n steps (4.5 s and 84 s); the step budget makes both well under a second. The
+    plan still keeps every tensor that is alive at once apart, so runs agree."""
     small = stored(REGRESSIONS / "model" / "planner_bomb.ecm.gz")
     assert small == hostile_models.planner_bomb()
     big = hostile_models.planner_bomb(63457)

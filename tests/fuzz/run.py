@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.util
 import os
 import random
 import signal
@@ -137,11 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     corpus = a.corpus or Path("fuzz-corpus") / a.target
     engine = a.engine
     if engine == "auto":
-        try:
-            import atheris  # noqa: F401
-            engine = "atheris"
-        except ImportError:
-            engine = "mutate"
+        engine = "atheris" if importlib.util.find_spec("atheris") else "mutate"
     if engine == "atheris":
         import atheris
         # coverage for the code under test: it must be imported first inside this block
@@ -153,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"== {a.target}: {engine} engine, {a.seconds:.0f} s, corpus {corpus}", flush=True)
     if engine == "atheris":
         return run_atheris(a.target, corpus, a.artifacts, a.seconds, a.timeout)
-    import targets
+    import targets  # noqa: F811  (the atheris branch above imported it instrumented)
     return run_mutate(targets.TARGETS[a.target], a.target, corpus, a.artifacts, a.seconds,
                       a.timeout)
 
