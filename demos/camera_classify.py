@@ -10,7 +10,10 @@ camera` / `edgecomp demo-camera`; docs/camera_demo.md explains every figure.
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
+try:
+    import edgecomp  # noqa: F401  (the installed package, with its compiled runtime)
+except ImportError:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
 
 from edgecomp.camera.cli import main  # noqa: E402
 

@@ -23,7 +23,7 @@ BROWSERS = ("chromium-headless-shell", "chromium", "chromium-browser", "google-c
 
 
 def edgecomp(*args):
-    return subprocess.run([sys.executable, "-m", "edgecomp", *map(str, args)],
+    return subprocess.run([sys.executable, "-P", "-m", "edgecomp", *map(str, args)],
                           capture_output=True, text=True, cwd=ROOT, timeout=300)
 
 

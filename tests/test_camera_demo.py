@@ -172,7 +172,7 @@ def test_fpga_emulator_on_pty_matches_local(digits_ecm, tmp_path):
     with emulated_board() as emu:
         assert emu.path.startswith("/dev/")  # a real pseudo-terminal
         proc = subprocess.run(
-            [sys.executable, "-m", "edgecomp", "demo", "camera", str(digits_ecm),
+            [sys.executable, "-P", "-m", "edgecomp", "demo", "camera", str(digits_ecm),
              "--video", str(REPO_CLIP), "--fpga", emu.path, "--headless", "--check",
              "--max-frames", "24", "--out", str(tmp_path / "fpga")],
             capture_output=True, text=True, timeout=120, cwd=ROOT)
@@ -250,7 +250,7 @@ def test_cli_errors_and_demo_dispatch(digits_ecm, monkeypatch):
     assert called == [(Path("x"), 0.25)]  # the main job's flags are untouched
 
     def edgecomp(*args):
-        return subprocess.run([sys.executable, "-m", "edgecomp", *map(str, args)],
+        return subprocess.run([sys.executable, "-P", "-m", "edgecomp", *map(str, args)],
                               capture_output=True, text=True, timeout=120, cwd=ROOT)
 
     r = edgecomp("demo", "camera", "--help")

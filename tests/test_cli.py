@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def edgecomp(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "edgecomp", *map(str, args)],
+    return subprocess.run([sys.executable, "-P", "-m", "edgecomp", *map(str, args)],
                           capture_output=True, text=True, cwd=cwd or ROOT, timeout=300)
 
 

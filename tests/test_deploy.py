@@ -253,7 +253,7 @@ def test_deploy_killed_mid_upload_keeps_previous_model(src, first_deploy, sshd, 
     wrapper.write_text(STALLING_SSH)
     env = dict(os.environ, STALL_AFTER=str(stall_after), STALL_FLAG=str(flag),
                PYTHONPATH=str(Path(__import__("edgecomp").__file__).parents[1]))
-    cmd = [sys.executable, "-m", "edgecomp", "deploy", str(models["b"]),
+    cmd = [sys.executable, "-P", "-m", "edgecomp", "deploy", str(models["b"]),
            "--board", f"board:{board_dir}", "--runtime-src", str(src),
            "--ssh", f"{sys.executable} {wrapper}", "-F", str(sshd.config)]
     proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdin=subprocess.DEVNULL,

@@ -135,7 +135,7 @@ def test_unknown_layers_and_bad_bits_are_refused(digits):
 
 
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "edgecomp", *map(str, args)],
+    return subprocess.run([sys.executable, "-P", "-m", "edgecomp", *map(str, args)],
                           capture_output=True, text=True)
 
 

@@ -37,11 +37,11 @@ def model_file(tmp_path_factory):
 
 
 def start_sim(*args, stats=None):
-    cmd = [sys.executable, "-m", "edgecomp", "fpga-sim", "--pty", *args]
+    cmd = [sys.executable, "-P", "-m", "edgecomp", "fpga-sim", "--pty", *args]
     if stats is not None:
         cmd += ["--stats-json", str(stats)]
-    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE,
+    # -P: the installed edgecomp (with its compiled runtime), never the source tree
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     ready, _, _ = select.select([proc.stdout], [], [], 30)
     assert ready, "fpga-sim printed no device path"

@@ -107,7 +107,7 @@ def test_conflicting_options_are_errors():
 
 
 def edgecomp(*args):
-    return subprocess.run([sys.executable, "-m", "edgecomp", *map(str, args)],
+    return subprocess.run([sys.executable, "-P", "-m", "edgecomp", *map(str, args)],
                           capture_output=True, text=True, cwd=ROOT, timeout=300)
 
 
