@@ -16,7 +16,7 @@ from .errors import EdgecompError
 
 # Modules that add their own subcommands with register(subparsers).
 COMMAND_MODULES = [m for m in ("edgecomp.cli_fpga", "edgecomp.cli_deploy", "edgecomp.cli_analyze",
-                              "edgecomp.cli_demo_camera")
+                              "edgecomp.cli_demo_camera", "edgecomp.cli_bench")
                    if importlib.util.find_spec(m) is not None]
 
 

@@ -10,6 +10,9 @@ def add_storage_args(p) -> None:
     g.add_argument("--share-bits", metavar="SPEC",
                    help="k-means weight sharing, b = 2..8 bits per weight: one number for "
                    "every Conv/Gemm, or conv=B,fc=B,<layer>=B")
+    g.add_argument("--share-scope", choices=("channel", "layer"), default="channel",
+                   help="cluster each layer's weights in units of its per-channel quantization "
+                   "scale (default) or of one scale for the layer")
     g.add_argument("--weight-bits", metavar="SPEC",
                    help="weight bit widths (2..8, default 8): one number, or conv=8,fc=6,"
                    "<layer>=4")
@@ -22,5 +25,5 @@ def add_storage_args(p) -> None:
 
 
 def storage_kwargs(a) -> dict:
-    return {"share_bits": a.share_bits, "weight_bits": a.weight_bits, "encoding": a.encoding,
-            "huffman": a.huffman}
+    return {"share_bits": a.share_bits, "share_scope": a.share_scope,
+            "weight_bits": a.weight_bits, "encoding": a.encoding, "huffman": a.huffman}

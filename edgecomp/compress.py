@@ -50,6 +50,7 @@ class CompressOptions:
     report_dir: Path | None = None         # pruning.json, sensitivity.json / .png
     # Storage (edgecomp/storage.py): k-means sharing, weight bit widths, encodings.
     share_bits: int | str | dict[str, int] | None = None  # 4, or "conv=6,fc=4,<layer>=5"
+    share_scope: str = "channel"           # cluster in per-channel or per-layer scale units
     weight_bits: int | str | dict[str, int] | None = None  # 8, or "conv=8,fc=6,<layer>=4"
     encoding: str = "auto"                 # auto | dense | rel8 | rel4 | bitmap | block | shared
     huffman: bool = False                  # Huffman code each weight blob when smaller
@@ -158,9 +159,13 @@ def compress(model_path: str | Path, opts: CompressOptions,
         pruned = pruning_stage.run_pruning(graph, opts, images, pre, labels, model_path.name)
         passes.extend(pruned.passes)
         graph = pruned.graph
+    wbits = storage.weight_bits(graph, opts.weight_bits)
     shared = {}
     if opts.share_bits not in (None, "", 0, {}):
-        shared = timed("share_weights", lambda: storage.share(graph, opts.share_bits))
+        shared = timed("share_weights", lambda: storage.share(graph, opts.share_bits,
+                                                              opts.quant_mode, wbits,
+                                                              opts.share_scope),
+                       scope=opts.share_scope)
         passes[-1]["layers"] = len(shared)
     if given:
         ranges = {}
@@ -170,9 +175,8 @@ def compress(model_path: str | Path, opts: CompressOptions,
                                                       opts.percentile,
                                                       show_progress=opts.show_progress),
                        method=opts.calibration)
-    wbits = storage.weight_bits(graph, opts.weight_bits)
     qmodel = timed("quantize", lambda: quantize(graph, ranges, opts.quant_mode, wbits,
-                                                set(shared)),
+                                                storage.weight_scales(shared)),
                    mode=opts.quant_mode, **({"weight_bits": wbits} if wbits else {}))
     encoded = timed("encode", lambda: storage.encode(qmodel, opts.encoding, opts.huffman,
                                                      opts.show_progress))

@@ -21,9 +21,18 @@ from .progress import progress
 WEIGHT_BITS = (2, 8)
 
 
-def share(graph: Graph, share_bits) -> dict[str, ShareResult]:
-    """k-means weight sharing (passes/share.py) of the layers ``share_bits`` names, in place."""
-    return share_graph(graph, share_bits) if share_bits not in (None, "", 0, {}) else {}
+def share(graph: Graph, share_bits, mode: str = "affine", weight_bits: dict[str, int] | None = None,
+          scope: str = "channel") -> dict[str, ShareResult]:
+    """k-means weight sharing (passes/share.py) of the layers ``share_bits`` names, in place,
+    on the grid of the scales the quantizer (``mode``, ``weight_bits``) will use."""
+    if share_bits in (None, "", 0, {}):
+        return {}
+    return share_graph(graph, share_bits, mode, weight_bits, scope)
+
+
+def weight_scales(results: dict[str, ShareResult]) -> dict[str, Any]:
+    """{layer: per-channel scale} for the quantizer (Quantizer(weight_scales=...))."""
+    return {name: r.scale for name, r in results.items() if r.scale is not None}
 
 
 def weight_bits(graph: Graph, spec) -> dict[str, int]:

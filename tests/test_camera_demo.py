@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from edgecomp.camera import DemoOptions, run_demo
-from edgecomp.camera.clip import REPO_CLIP, build_clip, read_sidecar
+from edgecomp.camera.clip import CLIP_NAME, build_clip, read_sidecar
 from edgecomp.camera.overlay import HEIGHT, PANEL_W
 from edgecomp.camera.sources import open_source
 from edgecomp.camera.timing import STAGES
@@ -25,6 +25,8 @@ from edgecomp.packed import parse_ecm, save_ecm
 from edgecomp.runtime import Runtime
 
 ROOT = Path(__file__).resolve().parent.parent
+# the checkout's clip (the installed package has none and builds the same clip in memory)
+REPO_CLIP = ROOT / "demos" / "media" / CLIP_NAME
 EPS_MS = 1e-6
 
 

@@ -69,6 +69,24 @@ def test_share_weight_keeps_zeros_and_spends_one_code_on_them():
         share_weight(w, 9)
 
 
+def test_sharing_on_the_quantizer_grid():
+    """With the quantizer's per-channel scales the centroids land on its integer grid: every
+    row quantizes to values of one codebook of at most 2^b entries, zero included."""
+    from edgecomp.quant.quantize import quantize_weights
+
+    rng = np.random.default_rng(4)
+    w = (rng.normal(0, 1, (16, 27)) * rng.uniform(0.01, 1, (16, 1))).astype(np.float32)
+    w[rng.random(w.shape) < 0.5] = 0
+    for mode, bits, qbits in (("affine", 4, 8), ("dfp", 3, 6), ("affine", 8, 8)):
+        _, scale = quantize_weights(w, mode, qbits)
+        out, r = share_weight(w, bits, scale=scale)
+        q, s2 = quantize_weights(out, mode, qbits, scale=r.scale)
+        assert np.allclose(q, out / scale[:, None], atol=1e-3)  # exactly on the grid
+        # zeros stay zero (a small centroid may round to zero too)
+        assert len(np.unique(q)) <= 2 ** bits and np.all(q[w == 0] == 0)
+        assert np.abs(q).max() <= 2 ** (qbits - 1) - 1
+
+
 def test_bits_specs():
     assert parse_bits_spec("4", "x") == {"*": 4}
     assert parse_bits_spec("conv=8, fc=6,stem_conv=4", "x") == {"conv": 8, "fc": 6,
@@ -116,12 +134,15 @@ def test_sharing_accuracy_on_the_bundled_model(digits):
     accuracy within a point, 2 bits do not."""
     b, images, labels = digits
     top1 = {}
-    for bits in (None, 2, 5):
-        model = _compress(b, share_bits=bits).qmodel
-        top1[bits] = scores(int_reference_outputs(model, images).astype(np.float32),
-                            labels).top1
-    assert top1[5] >= top1[None] - 0.01
-    assert top1[2] < top1[None] - 0.05
+    for bits, scope in ((None, "channel"), (2, "channel"), (5, "channel"), (4, "channel"),
+                        (4, "layer")):
+        model = _compress(b, share_bits=bits, share_scope=scope).qmodel
+        top1[bits, scope] = scores(int_reference_outputs(model, images).astype(np.float32),
+                                   labels).top1
+    base = top1[None, "channel"]
+    assert top1[5, "channel"] >= base - 0.01 and top1[2, "channel"] < base - 0.05
+    # clustering in per-channel units keeps small channels apart: better than one layer scale
+    assert top1[4, "channel"] > top1[4, "layer"]
 
 
 def test_unknown_layers_and_bad_bits_are_refused(digits):

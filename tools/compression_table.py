@@ -49,6 +49,9 @@ def recipes(kind: str, labels) -> list[tuple[str, dict]]:
             ("+ reconstruct + share 4 bits", {**prune, "reconstruct": True, "share_bits": 4})]
     if kind == "digits":
         rows += [("share 5 bits (no pruning)", {"share_bits": 5}),
+                 ("share 4 bits, one scale per layer (no pruning)",
+                  {"share_bits": 4, "share_scope": "layer"}),
+                 ("share 4 bits (no pruning)", {"share_bits": 4}),
                  ("dfp, conv 8 / fc 6 bits", {"quant_mode": "dfp",
                                               "weight_bits": "conv=8,fc=6"}),
                  ("sensitivity recipe (max drop 1 pt) + reconstruct",
@@ -56,8 +59,14 @@ def recipes(kind: str, labels) -> list[tuple[str, dict]]:
                  ("sensitivity recipe + reconstruct + share 5 bits",
                   {"max_drop": 0.01, "reconstruct": True, "share_bits": 5, "labels": labels})]
     else:
-        rows += [("share 5 bits (no pruning)", {"share_bits": 5}),
+        rows += [("share 6 bits (no pruning)", {"share_bits": 6}),
+                 ("share 5 bits (no pruning)", {"share_bits": 5}),
+                 ("share 5 bits, one scale per layer (no pruning)",
+                  {"share_bits": 5, "share_scope": "layer"}),
                  ("share 4 bits (no pruning)", {"share_bits": 4}),
+                 ("prune 0.5 fine + reconstruct", {"prune": 0.5, "reconstruct": True}),
+                 ("prune 0.5 fine + reconstruct + share 6 bits",
+                  {"prune": 0.5, "reconstruct": True, "share_bits": 6}),
                  ("prune 0.5 fine + reconstruct + share 5 bits",
                   {"prune": 0.5, "reconstruct": True, "share_bits": 5}),
                  ("prune 0.6 fine + reconstruct", {"prune": 0.6, "reconstruct": True}),

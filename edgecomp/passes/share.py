@@ -3,13 +3,18 @@
 Deep Compression clusters each layer's weights into 2^b shared values ("centroids") with k-means
 initialised linearly over [min, max] (their best initialisation: it keeps the rare large
 weights, which matter most, representable), then stores b-bit codes into the layer's codebook
-(docs/format.md 3.7). Here the weights are clustered after pruning and before quantization:
+(docs/format.md 3.7). Here the float weights are clustered after pruning and before
+quantization:
 
 - only the non-zero weights are clustered; pruned zeros stay exactly zero;
 - a layer that has zeros keeps one of its 2^b codes for 0, so its non-zeros get 2^b - 1
   centroids and every stored value (padding zeros of relative indices included) fits in b bits;
-- the layer is then quantized with one scale for all its output channels
-  (``Quantizer(shared_layers=...)``), so the int8 codebook is shared by every row.
+- the weights are clustered in units of the scale the quantizer will give each output channel
+  (``scope="channel"``, the default) or the layer (``scope="layer"``, Deep Compression's plain
+  form), and the centroids rounded to that integer grid; the quantizer then uses exactly these
+  scales (``Quantizer(weight_scales=...)``), so every row's int8 weights come from one codebook
+  of at most 2^b values. Per-channel units keep a layer's small-valued channels from collapsing
+  onto one or two centroids (docs/compression.md measures both).
 
 Without retraining the centroids are not fine-tuned (Deep Compression's "trained quantization");
 what sharing costs in accuracy is measured, not hidden (docs/compression.md).
@@ -28,6 +33,9 @@ MIN_BITS, MAX_BITS = 2, 8
 _OP_KEYS = {"Conv": "conv", "Gemm": "fc"}
 
 
+SCOPES = ("channel", "layer")
+
+
 @dataclass
 class ShareResult:
     bits: int
@@ -36,6 +44,7 @@ class ShareResult:
     nonzeros: int
     iterations: int
     rel_error: float        # ||W_shared - W|| / ||W||
+    scale: np.ndarray | None = None  # the per-output-channel quantization scale clustered in
 
 
 def kmeans_1d(x: np.ndarray, n_clusters: int, max_iter: int = 300
@@ -65,21 +74,30 @@ def kmeans_1d(x: np.ndarray, n_clusters: int, max_iter: int = 300
     return c_sorted, np.searchsorted((c_sorted[1:] + c_sorted[:-1]) / 2, x), max_iter
 
 
-def share_weight(w: np.ndarray, bits: int, where: str = "") -> tuple[np.ndarray, ShareResult]:
-    """Replace the non-zero weights of one layer by their k-means centroids."""
+def share_weight(w: np.ndarray, bits: int, where: str = "", scale: np.ndarray | None = None
+                 ) -> tuple[np.ndarray, ShareResult]:
+    """Replace the non-zero weights of one layer by their k-means centroids. With ``scale``
+    (one per output channel) the weights are clustered in those units and the centroids rounded
+    to integers, so ``w / scale`` of the result has at most 2^b distinct integer values."""
     if not MIN_BITS <= bits <= MAX_BITS:
         raise EdgecompError(f"{where}: weight sharing takes {MIN_BITS}..{MAX_BITS} bits, got "
                             f"{bits}")
     w = np.asarray(w, dtype=np.float32)
+    unit = np.ones(w.shape[0]) if scale is None else np.asarray(scale, dtype=np.float64)
+    unit = unit.reshape((-1,) + (1,) * (w.ndim - 1))
+    u = w / unit
     nz = w != 0
     has_zero = not nz.all()
     k = (1 << bits) - (1 if has_zero else 0)
-    c, labels, its = kmeans_1d(w[nz], k)
-    out = w.copy()
-    out[nz] = c[labels].astype(np.float32)
+    c, labels, its = kmeans_1d(u[nz], k)
+    if scale is not None:
+        c = np.round(c)  # the quantizer's integer grid: one int8 codebook for every row
+    out = np.zeros_like(w)
+    out[nz] = (c[labels] * np.broadcast_to(unit, w.shape)[nz]).astype(np.float32)
     norm = float(np.linalg.norm(w))
     err = float(np.linalg.norm(out - w)) / norm if norm else 0.0
-    return out, ShareResult(bits, k, int(len(np.unique(labels))), int(nz.sum()), its, err)
+    return out, ShareResult(bits, k, int(len(np.unique(labels))), int(nz.sum()), its, err,
+                            None if scale is None else np.asarray(scale, dtype=np.float64))
 
 
 def parse_bits_spec(spec: "int | str | dict | None", what: str) -> dict[str, int]:
@@ -116,8 +134,15 @@ def check_spec_layers(spec: dict[str, int], graph: Graph, what: str) -> None:
                             f"(layers: {', '.join(sorted(names)) or 'none'})")
 
 
-def share_graph(graph: Graph, bits: "int | str | dict[str, int]") -> dict[str, ShareResult]:
-    """k-means sharing of every Conv/Gemm the spec gives bits to, in place."""
+def share_graph(graph: Graph, bits: "int | str | dict[str, int]", mode: str = "affine",
+                weight_bits: dict[str, int] | None = None, scope: str = "channel"
+                ) -> dict[str, ShareResult]:
+    """k-means sharing of every Conv/Gemm the spec gives bits to, in place. ``mode`` and
+    ``weight_bits`` are the quantizer's: the scales they give are the grid of the codebook."""
+    from ..quant.quantize import quantize_weights
+
+    if scope not in SCOPES:
+        raise EdgecompError(f"weight sharing scope {scope!r}: use channel or layer")
     spec = parse_bits_spec(bits, "--share-bits")
     check_spec_layers(spec, graph, "--share-bits")
     results = {}
@@ -126,6 +151,9 @@ def share_graph(graph: Graph, bits: "int | str | dict[str, int]") -> dict[str, S
         if b is None:
             continue
         key = node.attrs["weight"]
-        graph.constants[key], results[node.name] = share_weight(graph.constants[key], b,
-                                                                f"node {node.name!r}")
+        w = graph.constants[key]
+        _, scale = quantize_weights(w, mode, (weight_bits or {}).get(node.name, 8),
+                                    per_layer=scope == "layer")
+        graph.constants[key], results[node.name] = share_weight(w, b, f"node {node.name!r}",
+                                                                scale)
     return results

@@ -21,20 +21,22 @@ _PASSTHROUGH = ("MaxPool", "Reshape", "Relu", "Clip", "Expand", "Pad", "Transpos
 _LUT_OPS = ("Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "LeakyRelu", "Affine")
 
 
-def quantize_weights(w: np.ndarray, mode: str, bits: int = 8, per_layer: bool = False
-                     ) -> tuple[np.ndarray, np.ndarray]:
+def quantize_weights(w: np.ndarray, mode: str, bits: int = 8, per_layer: bool = False,
+                     scale: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """[C_out, ...] float -> (int8 [C_out, K], scale [C_out]); symmetric per output channel,
-    or one scale for the whole layer (``per_layer``: weight sharing's one int8 codebook)."""
+    or one scale for the whole layer (``per_layer``), or the given ``scale`` (weight sharing
+    chose its centroids on that grid: passes/share.py)."""
     w2 = w.reshape(w.shape[0], -1).astype(np.float64)
     qmax = (1 << (bits - 1)) - 1
-    max_abs = np.abs(w2).max(axis=1)
-    if per_layer:
-        max_abs = np.full_like(max_abs, max_abs.max(initial=0.0))
-    if mode == "dfp":
-        scale = np.array([pow2_scale(m, qmax) for m in max_abs])
-    else:
-        scale = np.where(max_abs > 0, max_abs / qmax, 1.0)
-    scale = scale.astype(np.float32).astype(np.float64)
+    if scale is None:
+        max_abs = np.abs(w2).max(axis=1)
+        if per_layer:
+            max_abs = np.full_like(max_abs, max_abs.max(initial=0.0))
+        if mode == "dfp":
+            scale = np.array([pow2_scale(m, qmax) for m in max_abs])
+        else:
+            scale = np.where(max_abs > 0, max_abs / qmax, 1.0)
+    scale = np.asarray(scale).astype(np.float32).astype(np.float64)
     q = np.clip(np.round(w2 / scale[:, None]), -qmax, qmax).astype(np.int8)
     return q, scale
 
@@ -60,7 +62,7 @@ def activation_clamp(act, t: QTensor) -> tuple[int, int]:
 class Quantizer:
     def __init__(self, graph: Graph, ranges: dict[str, tuple[float, float]],
                  mode: str = "affine", weight_bits: dict[str, int] | None = None,
-                 shared_layers: "set[str] | None" = None) -> None:
+                 weight_scales: "dict[str, np.ndarray] | None" = None) -> None:
         if mode not in ("affine", "dfp"):
             raise QuantizationError(f"unknown quantization mode {mode!r} (affine or dfp)")
         self.ranges, self.mode = dict(ranges), mode
@@ -68,7 +70,7 @@ class Quantizer:
         # A quantized source model (TFLite) brings its own activation quantization.
         self.given = bool(graph.metadata.get("quantization_given"))
         self.weight_bits = weight_bits or {}
-        self.shared_layers = set(shared_layers or ())  # passes/share.py: one scale per layer
+        self.weight_scales = weight_scales or {}  # passes/share.py: the codebooks' grid
         self.tensors: list[QTensor] = []
         self.index: dict[str, int] = {}
 
@@ -127,7 +129,7 @@ class Quantizer:
             wq, sw = quantize_with_scales(w, given["weight_scale"])
         else:
             wq, sw = quantize_weights(w, self.mode, bits,
-                                      per_layer=node.name in self.shared_layers)
+                                      scale=self.weight_scales.get(node.name))
         b = node.attrs.get("bias")
         bias_f = self.g.constants[b].astype(np.float64) if b else np.zeros(w.shape[0])
         bias = np.round(bias_f / (x.scale * sw))
@@ -349,5 +351,5 @@ def lower_broadcasts(graph: Graph, ranges: dict) -> Graph:
 
 def quantize(graph: Graph, ranges: dict[str, tuple[float, float]], mode: str = "affine",
              weight_bits: dict[str, int] | None = None,
-             shared_layers: "set[str] | None" = None) -> QModel:
-    return Quantizer(graph, ranges, mode, weight_bits, shared_layers).run()
+             weight_scales: "dict[str, np.ndarray] | None" = None) -> QModel:
+    return Quantizer(graph, ranges, mode, weight_bits, weight_scales).run()

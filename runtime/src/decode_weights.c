@@ -221,7 +221,7 @@ static edgert_status walk(ert_loader *ld, ert_node *n, uint32_t idx, const layou
             FAIL("bitmap has %llu set bits, count is %u", (unsigned long long)set, lay->count);
         uint64_t vi = 0;
         for (uint64_t i = 0; i < nbytes; i++)
-            for (uint32_t bit = 0; bit < 8; bit++)
+            for (uint32_t bit = 0; lay->bitmap[i] && bit < 8; bit++)
                 if (lay->bitmap[i] >> bit & 1) {
                     uint64_t j = 8 * i + bit;
                     emit(e, (uint32_t)(j / k), (uint32_t)(j % k), value_at(v, vi++));

@@ -60,6 +60,7 @@ typedef enum ert_algo {
     ERT_ALGO_CONV_PLANAR = 1,
     ERT_ALGO_CONV_Q4_DENSE,
     ERT_ALGO_CONV_Q4_SPARSE,
+    ERT_ALGO_CONV_ROWS,       /* planar u8, one entry = up to 4 consecutive taps of a row */
     ERT_ALGO_FC_DENSE,
     ERT_ALGO_FC_CSC,
     ERT_ALGO_ELEMENTWISE      /* MAXPOOL, ADD, CONCAT: no weights, always exact */
@@ -136,6 +137,11 @@ typedef struct ert_opt_node {
     uint64_t *ph_rec;         /*   bytes {0,0,0,w,0,0,0,0}: the dwords at +3..+0 are the phase
                                    patterns (w,0,0,0) .. (0,0,0,w), broadcast from memory */
     uint32_t *ph_k;           /*   its position k in the row (zero-activation bookkeeping) */
+    uint32_t *rw_start;       /* rows AVX-512: [co + 1] entries of each output channel */
+    int32_t *rw_off;          /*   koff of the entry's first tap */
+    int32_t *rw_word;         /*   weights of taps dx0 .. dx0 + 3 of one plane row */
+    uint16_t *rw_ci;          /*   its input channel (within the group) */
+    uint32_t *rw_taps;        /*   the 4 tap indices (255: none), for MAC bookkeeping */
     int8_t *q4w;              /* q4 dense: [channel blocks][nblocks][8][4] */
     uint32_t *q4_list;        /* q4 dense: output channels with a non-zero weight, by group */
     uint32_t *q4_cb;          /* q4 dense: [n_cb + 1] first q4_list entry of each block of 8 */
@@ -165,7 +171,8 @@ typedef struct ert_opt_node {
     int n_own;
 } ert_opt_node;
 
-#define ERT_CSC_SLAB 64u      /* CSC rows per slab: a u8 row index, a thread splits slabs */
+#define ERT_CSC_SLAB 64u
+#define ERT_ROW_MAX_TAPS 255  /* conv kernels with more taps run other kernels */      /* CSC rows per slab: a u8 row index, a thread splits slabs */
 
 /* Session-side preparation (prepare.c). */
 typedef struct ert_prepared ert_prepared;
@@ -190,6 +197,9 @@ uint64_t ert_conv_tap_inb(const ert_conv_plan *cv, int32_t tap);
 int ert_conv_prepare_planar(ert_opt_node *o, const edgert_model *m, const ert_node *n);
 /* The AVX-512 planar kernel's per-weight records (after ert_conv_prepare_planar). */
 int ert_conv_prepare_phase_records(ert_opt_node *o, const ert_node *n);
+/* The rows kernel's entries (after ert_conv_prepare_planar); the count alone (to choose). */
+int ert_conv_prepare_row_records(ert_opt_node *o, const ert_node *n);
+uint64_t ert_conv_count_row_entries(const ert_conv_plan *cv, const ert_node *n);
 int ert_conv_prepare_q4_dense(ert_opt_node *o, const ert_node *n);
 int ert_conv_prepare_q4_sparse(ert_opt_node *o, const ert_node *n);
 int ert_fc_prepare_dense(ert_opt_node *o, const ert_node *n, int32_t zx, int vnni);
@@ -212,6 +222,7 @@ uint64_t ert_conv_s8_planar_avx2(const ert_kctx *k, uint32_t begin, uint32_t end
 uint64_t ert_conv_u8s8_planar_avx512vnni(const ert_kctx *k, uint32_t begin, uint32_t end);
 uint64_t ert_conv_u8s8_q4_dense_avx512vnni(const ert_kctx *k, uint32_t begin, uint32_t end);
 uint64_t ert_conv_u8s8_q4_sparse_avx512vnni(const ert_kctx *k, uint32_t begin, uint32_t end);
+uint64_t ert_conv_u8s8_rows_avx512vnni(const ert_kctx *k, uint32_t begin, uint32_t end);
 uint64_t ert_fc_s8_dense_c(const ert_kctx *k, uint32_t begin, uint32_t end);
 uint64_t ert_fc_s8_dense_neon(const ert_kctx *k, uint32_t begin, uint32_t end);
 uint64_t ert_fc_u8s8_dense_avx512vnni(const ert_kctx *k, uint32_t begin, uint32_t end);

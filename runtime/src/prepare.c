@@ -30,6 +30,8 @@ const ert_variant ert_variants[] = {
      ert_conv_u8s8_q4_dense_avx512vnni},
     {"conv_u8s8_q4_sparse_avx512vnni", ERT_OP_CONV, ERT_ALGO_CONV_Q4_SPARSE,
      ERT_ISA_AVX512VNNI, ert_conv_u8s8_q4_sparse_avx512vnni},
+    {"conv_u8s8_rows_avx512vnni", ERT_OP_CONV, ERT_ALGO_CONV_ROWS, ERT_ISA_AVX512VNNI,
+     ert_conv_u8s8_rows_avx512vnni},
 #endif
     {"fc_s8_dense_c", ERT_OP_FC, ERT_ALGO_FC_DENSE, ERT_ISA_C, ert_fc_s8_dense_c},
 #if defined(__aarch64__)
@@ -221,7 +223,7 @@ static double tiles(size_t npos, int32_t tile)
 
 /* Estimated cycles of each x86 VNNI conv kernel, fitted to runtime microbenchmarks of conv
  * shapes from 7x7x512 to 112x112x32 (depthwise) at 0-95% sparsity: per tile, each weight
- * entry / block costs its vpdpbusd plus a loop overhead, and every 16 outputs a
+ * entry / block costs its vpdpbusd and loads plus a loop overhead, and every 16 outputs a
  * requantization; the input packing is per byte. */
 static const ert_variant *choose_conv_vnni(const ert_opt_node *o, const ert_node *n)
 {
@@ -253,12 +255,20 @@ static const ert_variant *choose_conv_vnni(const ert_opt_node *o, const ert_node
     double q4_bytes = in_bytes * 4 / (double)cv->cin_g * (double)cv->cq_g;
     double phase = tiles(cv->npos, tp) * ((double)d.nonzero * (2 * ng + 2) + co * 4 * ng * rq) +
                    in_bytes / 32;
+    /* rows: 4 shifted (cache-line splitting) loads and 4 vpdpbusd per group, per entry */
+    double row_entries = (double)ert_conv_count_row_entries(cv, n);
+    double rows = tiles(cv->npos, tp) * (row_entries * (4 * ng + 3) + co * 4 * ng * rq) +
+                  in_bytes / 32;
     double q4s = tiles(cv->npos, tq) * ((double)d.blocks * (1.1 * nv + 1) + co * nv * rq) +
                  q4_bytes / 16;
     double q4d = tiles(cv->npos, td) * (dense_blocks * (double)nblocks * (td == 64 ? 18 : 14) +
                                         co * (td / 16) * rq) + q4_bytes / 16;
     ert_algo a = ERT_ALGO_CONV_PLANAR;
     double best = phase;
+    if (rows < best) {
+        best = rows;
+        a = ERT_ALGO_CONV_ROWS;
+    }
     if (q4s < best) {
         best = q4s;
         a = ERT_ALGO_CONV_Q4_SPARSE;
@@ -318,7 +328,8 @@ static int32_t tile_for(const ert_variant *v, size_t npos)
     case ERT_ISA_AVX512VNNI:
         if (v->algo == ERT_ALGO_CONV_Q4_DENSE)
             return tile_dense(npos);
-        if (v->algo == ERT_ALGO_CONV_PLANAR) /* 64 to 256 positions, 4 accumulators each */
+        if (v->algo == ERT_ALGO_CONV_PLANAR || v->algo == ERT_ALGO_CONV_ROWS) /* 64 to 256
+                                                   positions, 4 accumulators each */
             return npos <= 192 ? (int32_t)((npos + 63) / 64 * 64) : 256;
         for (int32_t t = 16; t < 256; t *= 2) /* q4 sparse: 1 to 16 vectors */
             if ((size_t)t >= npos)
@@ -343,13 +354,17 @@ static int prepare_variant(ert_opt_node *o, const edgert_model *m, const ert_nod
         return v->algo == ERT_ALGO_FC_CSC ? ert_fc_prepare_csc(o, n)
                                           : ert_fc_prepare_dense(o, n, zx, vnni);
     }
-    int q4 = v->algo != ERT_ALGO_CONV_PLANAR;
+    int q4 = v->algo == ERT_ALGO_CONV_Q4_DENSE || v->algo == ERT_ALGO_CONV_Q4_SPARSE;
     ert_conv_plan_layout(o, q4, vnni ? 0x80 : 0, tile_for(v, o->cv.npos));
     switch (v->algo) {
     case ERT_ALGO_CONV_Q4_DENSE:
         return ert_conv_prepare_q4_dense(o, n);
     case ERT_ALGO_CONV_Q4_SPARSE:
         return ert_conv_prepare_q4_sparse(o, n);
+    case ERT_ALGO_CONV_ROWS:
+        if (ert_conv_prepare_planar(o, m, n))
+            return -1;
+        return ert_conv_prepare_row_records(o, n);
     default:
         if (ert_conv_prepare_planar(o, m, n))
             return -1;

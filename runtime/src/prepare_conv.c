@@ -508,3 +508,120 @@ int ert_conv_prepare_q4_sparse(ert_opt_node *o, const ert_node *n)
                       4ull * nblocks + 16ull * (uint64_t)cv->co;
     return 0;
 }
+
+/* ---- rows: up to 4 consecutive taps of one plane row per entry ---- */
+
+/* Taps t and u read consecutive bytes of one plane row when they share the phase plane and
+ * plane row and u's plane column is t's + 1 (stride-1 neighbours kx, kx + 1; for stride 2,
+ * kx and kx + 2). Each tap's (row key, column) in the plane: */
+static void tap_row(const ert_conv_plan *cv, int32_t t, int32_t *key, int32_t *col)
+{
+    int32_t ky = t / cv->kw, kx = t % cv->kw;
+    int32_t ry = ky * cv->dh % cv->sh, dy = ky * cv->dh / cv->sh;
+    int32_t rx = kx * cv->dw % cv->sw, dx = kx * cv->dw / cv->sw;
+    *key = (dy * cv->sh + ry) * cv->sw + rx;
+    *col = dx;
+}
+
+typedef struct row_builder {
+    ert_opt_node *o;
+    const int8_t *row;  /* dense weights of the output channel */
+    uint32_t at;
+    int64_t sum;
+    uint64_t macs;
+} row_builder;
+
+/* Entries of input channel ci: per plane row, a run starts at each non-zero tap not yet
+ * covered and takes the taps of plane columns col .. col + 3 of that row. */
+static void row_entries(row_builder *b, const ert_conv_plan *cv, int32_t ci)
+{
+    int8_t covered[ERT_ROW_MAX_TAPS];
+    memset(covered, 0, (size_t)cv->taps);
+    for (int32_t t = 0; t < cv->taps; t++) {
+        int8_t w = b->row[ci * cv->taps + t];
+        if (!w || covered[t])
+            continue;
+        int32_t key, col;
+        tap_row(cv, t, &key, &col);
+        uint32_t word = 0, taps = 0xffffffffu;
+        for (int32_t u = 0; u < cv->taps; u++) {
+            int32_t ku, cu;
+            tap_row(cv, u, &ku, &cu);
+            if (ku != key || cu < col || cu > col + 3)
+                continue;
+            int32_t j = cu - col;
+            word |= (uint32_t)(uint8_t)b->row[ci * cv->taps + u] << (8 * j);
+            taps = (taps & ~(0xffu << (8 * j))) | (uint32_t)u << (8 * j);
+            covered[u] = 1;
+            b->sum += b->row[ci * cv->taps + u];
+            b->macs += ert_conv_tap_inb(cv, u);
+        }
+        if (b->o->rw_off) {
+            b->o->rw_off[b->at] = (int32_t)((size_t)ci * cv->chan_stride) + cv->tap_off[t];
+            b->o->rw_word[b->at] = (int32_t)word;
+            b->o->rw_ci[b->at] = (uint16_t)ci;
+            b->o->rw_taps[b->at] = taps;
+        }
+        b->at++;
+    }
+}
+
+uint64_t ert_conv_count_row_entries(const ert_conv_plan *cv, const ert_node *n)
+{
+    ert_opt_node tmp; /* counting only: no records, no bias */
+    memset(&tmp, 0, sizeof tmp);
+    int8_t *row = malloc(n->k);
+    if (!row)
+        return UINT64_MAX;
+    row_builder b = {&tmp, row, 0, 0, 0};
+    for (uint32_t c = 0; c < n->c_out; c++) {
+        dense_row(n, c, row);
+        for (int32_t ci = 0; ci < cv->cin_g; ci++)
+            row_entries(&b, cv, ci);
+    }
+    free(row);
+    return b.at;
+}
+
+int ert_conv_prepare_row_records(ert_opt_node *o, const ert_node *n)
+{
+    const ert_conv_plan *cv = &o->cv;
+    o->rw_start = ert_opt_alloc(o, sizeof(uint32_t) * ((size_t)n->c_out + 1));
+    int8_t *row = malloc(n->k);
+    if (!o->rw_start || !row) {
+        free(row);
+        return -1;
+    }
+    for (int pass = 0; pass < 2; pass++) { /* count, then fill */
+        if (pass == 1) {
+            size_t total = o->rw_start[n->c_out];
+            o->rw_off = ert_opt_alloc(o, sizeof(int32_t) * total + 4);
+            o->rw_word = ert_opt_alloc(o, sizeof(int32_t) * total + 4);
+            o->rw_ci = ert_opt_alloc(o, sizeof(uint16_t) * total + 2);
+            o->rw_taps = ert_opt_alloc(o, sizeof(uint32_t) * total + 4);
+            if (!o->rw_off || !o->rw_word || !o->rw_ci || !o->rw_taps) {
+                free(row);
+                return -1;
+            }
+        }
+        row_builder b = {o, row, 0, 0, 0};
+        for (uint32_t c = 0; c < n->c_out; c++) {
+            dense_row(n, c, row);
+            b.sum = 0;
+            b.macs = 0;
+            for (int32_t ci = 0; ci < cv->cin_g; ci++)
+                row_entries(&b, cv, ci);
+            if (pass == 0) {
+                o->rw_start[c + 1] = b.at;
+            } else {
+                o->bias_corr[c] = (int32_t)((int64_t)n->bias[c] - (int64_t)cv->zoff * b.sum);
+                o->exec_pref[c + 1] = o->exec_pref[c] + b.macs;
+            }
+        }
+    }
+    free(row);
+    o->static_executed = o->exec_pref[n->c_out];
+    o->weight_bytes = 14ull * o->rw_start[n->c_out] + 4ull * ((uint64_t)n->c_out + 1) +
+                      16ull * n->c_out;
+    return 0;
+}

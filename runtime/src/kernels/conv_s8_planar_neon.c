@@ -62,7 +62,7 @@ uint64_t ert_conv_s8_planar_neon(const ert_kctx *k, uint32_t begin, uint32_t end
     uint64_t skipped = 0;
     ert_tile t;
     for (size_t p0 = 0; p0 < cv->npos; p0 += TILE) {
-        ert_tile_begin(&t, cv, p0, begin, end);
+        ert_tile_begin(&t, cv, p0, begin, end, 20);
         for (uint32_t c = begin; c < end; c++) {
             const int32_t g0 = (int32_t)(c / (uint32_t)cv->cout_g) * cv->cin_g;
             const int8_t *base = (const int8_t *)cv->packed + (size_t)g0 * cv->chan_stride + p0;
@@ -71,8 +71,9 @@ uint64_t ert_conv_s8_planar_neon(const ert_kctx *k, uint32_t begin, uint32_t end
                 acc[i] = vdupq_n_s32(0);
             const int8_t *px = NULL; /* a weight waiting for its pair */
             int32_t pw = 0, zsum = 0;
+            const int check = ert_tile_skips(&t, (int32_t)(c / (uint32_t)cv->cout_g));
             ERT_FOR_EACH_WEIGHT(o, c, K, {
-                if (t.any_zero && ert_tile_zero(&t, g0 + o->kci[kk])) {
+                if (check && ert_tile_zero(&t, g0 + o->kci[kk])) {
                     zsum += ww;
                     skipped += ert_tile_inb(&t, cv, (int32_t)kk - o->kci[kk] * cv->taps);
                     continue;

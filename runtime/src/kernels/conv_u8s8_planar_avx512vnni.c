@@ -65,7 +65,7 @@ channel_tile(const ert_kctx *k, ert_tile *t, const ert_vecpos *vp, uint32_t c, c
     }
     uint64_t skipped = 0;
     int32_t zsum = 0; /* weights skipped for all-zero inputs: add zoff * w back */
-    if (!t->any_zero) {
+    if (!ert_tile_skips(t, (int32_t)(c / (uint32_t)cv->cout_g))) {
         uint32_t i = e0;
         if (NG == 1)
             for (; i + 1 < e1; i += 2) {
@@ -76,16 +76,17 @@ channel_tile(const ert_kctx *k, ert_tile *t, const ert_vecpos *vp, uint32_t c, c
             ENTRY(i)
     } else { /* drop the weights of all-zero input channels, chunk by chunk, then run */
         uint32_t keep[256];
+        if (!t->inb_ready)
+            ert_tile_inb_fill(t, cv);
         for (uint32_t i = e0; i < e1;) {
             uint32_t n = 0;
-            for (; i < e1 && n < 256; i++) {
-                const uint32_t kk = o->ph_k[i];
-                if (ert_tile_zero(t, g0 + o->kci[kk])) {
-                    zsum += (int8_t)(o->ph_rec[i] >> 24);
-                    skipped += ert_tile_inb(t, cv, (int32_t)kk - o->kci[kk] * cv->taps);
-                } else {
-                    keep[n++] = i;
-                }
+            for (; i < e1 && n < 256; i++) { /* branch-free: zero inputs are unpredictable */
+                const uint32_t kk = o->ph_k[i], ci = o->kci[kk];
+                const int32_t z = ert_tile_zero(t, g0 + (int32_t)ci);
+                zsum += -z & (int8_t)(o->ph_rec[i] >> 24);
+                skipped += (uint64_t)z * t->inb[kk - ci * (uint32_t)cv->taps];
+                keep[n] = i;
+                n += (uint32_t)(1 - z);
             }
             uint32_t j = 0;
             if (NG == 1)
@@ -136,7 +137,7 @@ run(const ert_kctx *k, uint32_t begin, uint32_t end, const int NG)
     ert_tile t;
     ert_vecpos vp;
     for (size_t p0 = 0; p0 < cv->npos; p0 += (size_t)cv->tile) {
-        ert_tile_begin(&t, cv, p0, begin, end);
+        ert_tile_begin(&t, cv, p0, begin, end, NG == 1 ? 90 : 50);
         ert_vecpos_init(&vp, cv, &t);
         for (uint32_t c = begin; c < end; c++)
             skipped += channel_tile(k, &t, &vp, c, NG);

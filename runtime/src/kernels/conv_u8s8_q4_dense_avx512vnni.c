@@ -56,11 +56,12 @@ block_rows(const block_args *a, const int r0, const int RH, const int P)
     ROWS(INIT)
 #undef INIT
     uint64_t skipped = 0, in_range = 0, tap_sum = 0;
+    const int skips = ert_tile_skips(a->t, a->g);
     for (int32_t r = r0; r < r0 + RH && r < a->nr; r++)
         in_range += a->ch[r] >= a->begin && a->ch[r] < a->end;
 #define LIVE(r) ((r) >= r0 && (r) < r0 + RH)
     for (int32_t cq = 0; cq < cq_g; cq++) {
-        if (a->t->any_zero && ert_tile_zero(a->t, a->g * cq_g + cq)) {
+        if (skips && ert_tile_zero(a->t, a->g * cq_g + cq)) {
             int32_t add[R];
             for (int r = 0; r < R; r++)
                 add[r] = r < a->nr ? o->q4corr[(size_t)a->ch[r] * cq_g + cq] : 0;
@@ -155,7 +156,7 @@ uint64_t ert_conv_u8s8_q4_dense_avx512vnni(const ert_kctx *k, uint32_t begin, ui
     ert_tile t;
     ert_vecpos vp;
     for (size_t p0 = 0; cb0 < cb1 && p0 < cv->npos; p0 += (size_t)cv->tile) {
-        ert_tile_begin(&t, cv, p0, begin, end);
+        ert_tile_begin(&t, cv, p0, begin, end, 0);
         ert_vecpos_init(&vp, cv, &t);
         for (uint32_t cb = cb0; cb < cb1; cb++) {
             const uint32_t *ch = o->q4_list + o->q4_cb[cb];

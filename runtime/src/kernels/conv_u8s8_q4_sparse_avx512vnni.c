@@ -16,6 +16,13 @@
 
 #include "avx512_util.h"
 
+/* in-bounds MACs of block b (its channels at its tap) */
+static inline uint64_t block_inb(const ert_conv_plan *cv, const ert_tile *t, int32_t b)
+{
+    int32_t cq = b / cv->taps, nch = cv->cin_g - 4 * cq < 4 ? cv->cin_g - 4 * cq : 4;
+    return (uint64_t)nch * t->inb[b - cq * cv->taps];
+}
+
 /* One output channel over one tile of NV vectors. Returns the MACs skipped for zero inputs. */
 static inline __attribute__((always_inline)) uint64_t
 channel_tile(const ert_kctx *k, ert_tile *t, const ert_vecpos *vp, uint32_t c, const int NV)
@@ -69,7 +76,7 @@ channel_tile(const ert_kctx *k, ert_tile *t, const ert_vecpos *vp, uint32_t c, c
         }                                                                     \
     }
     uint64_t skipped = 0;
-    if (!t->any_zero) {
+    if (!ert_tile_skips(t, g)) {
         uint32_t i = b0;
         if (NV <= 4)
             for (; i + 1 < b1; i += 2) {
@@ -84,17 +91,17 @@ channel_tile(const ert_kctx *k, ert_tile *t, const ert_vecpos *vp, uint32_t c, c
     } else { /* drop the blocks of all-zero input quads, chunk by chunk, then run */
         int32_t zsum = 0; /* weights skipped for all-zero inputs: add zoff * w back */
         uint32_t keep[256];
+        if (!t->inb_ready)
+            ert_tile_inb_fill(t, cv);
         for (uint32_t i = b0; i < b1;) {
             uint32_t n = 0;
-            for (; i < b1 && n < 256; i++) {
-                const int32_t b = o->blk_idx[i], cq = b / cv->taps;
-                if (ert_tile_zero(t, g * cv->cq_g + cq)) {
-                    int32_t nch = cv->cin_g - 4 * cq < 4 ? cv->cin_g - 4 * cq : 4;
-                    zsum += ert_word_sum(o->blk_w[i]);
-                    skipped += (uint64_t)nch * ert_tile_inb(t, cv, b - cq * cv->taps);
-                } else {
-                    keep[n++] = i;
-                }
+            for (; i < b1 && n < 256; i++) { /* branch-free: zero inputs are unpredictable */
+                const int32_t b = o->blk_idx[i];
+                const int32_t z = ert_tile_zero(t, g * cv->cq_g + b / cv->taps);
+                zsum += -z & ert_word_sum(o->blk_w[i]);
+                skipped += (uint64_t)z * block_inb(cv, t, b);
+                keep[n] = i;
+                n += (uint32_t)(1 - z);
             }
             uint32_t j = 0;
             if (NV <= 4)
@@ -154,7 +161,7 @@ run(const ert_kctx *k, uint32_t begin, uint32_t end, const int NV)
     ert_tile t;
     ert_vecpos vp;
     for (size_t p0 = 0; p0 < cv->npos; p0 += (size_t)cv->tile) {
-        ert_tile_begin(&t, cv, p0, begin, end);
+        ert_tile_begin(&t, cv, p0, begin, end, NV <= 4 ? 60 : 30);
         ert_vecpos_init(&vp, cv, &t);
         for (uint32_t c = begin; c < end; c++)
             skipped += channel_tile(k, &t, &vp, c, NV);

@@ -1,7 +1,7 @@
-/* MAXPOOL, portable C: per output row, the element-wise maximum of the window's input rows
- * (16 bytes at a time with the compiler's generic vectors), then the maximum over each
- * window's columns. Windows are clipped to the input exactly as in the reference kernel.
- * Units: channels. */
+/* MAXPOOL, portable C: per output row, the element-wise maximum of the window's input rows,
+ * then the running maximum over kw columns (both 16 bytes at a time with the compiler's generic
+ * vectors), from which each output picks its window; windows clipped by the input edge are
+ * computed directly, exactly as the reference kernel clips them. Units: channels. */
 #include "opt_kernels.h"
 
 typedef int8_t ert_i8x16 __attribute__((vector_size(16)));
@@ -28,6 +28,30 @@ static void vmax_rows(int8_t *v, const int8_t *x, int32_t w, int32_t y0, int32_t
     }
 }
 
+static inline void vmax16(int8_t *dst, const int8_t *a, const int8_t *b)
+{
+    ert_i8x16 va, vb;
+    memcpy(&va, a, 16);
+    memcpy(&vb, b, 16);
+    ert_i8x16 gt = (ert_i8x16)(vb > va);
+    va = (va & ~gt) | (vb & gt);
+    memcpy(dst, &va, 16);
+}
+
+static void hmax(int8_t *hm, const int8_t *v, int32_t n, int32_t kw)
+{
+    if (n <= 0)
+        return;
+    memcpy(hm, v, (size_t)n);
+    for (int32_t j = 1; j < kw; j++) {
+        int32_t i = 0;
+        for (; i + 16 <= n; i += 16)
+            vmax16(hm + i, hm + i, v + i + j);
+        for (; i < n; i++)
+            hm[i] = v[i + j] > hm[i] ? v[i + j] : hm[i];
+    }
+}
+
 uint64_t ert_maxpool_s8_c(const ert_kctx *k, uint32_t begin, uint32_t end)
 {
     const int32_t *p = k->node->params;
@@ -35,7 +59,7 @@ uint64_t ert_maxpool_s8_c(const ert_kctx *k, uint32_t begin, uint32_t end)
     const int32_t h = xt->dims[2], w = xt->dims[3], ho = yt->dims[2], wo = yt->dims[3];
     const int32_t kh = p[P_KH], kw = p[P_KW], sh = p[P_SH], sw = p[P_SW], pt = p[P_PT],
                   pl = p[P_PL];
-    int8_t v[ROW_CHUNK];
+    int8_t v[ROW_CHUNK], hm[ROW_CHUNK];
     for (uint32_t c = begin; c < end; c++) {
         const int8_t *x = k->in[0] + (size_t)c * h * w;
         int8_t *y = k->out + (size_t)c * ho * wo;
@@ -57,8 +81,15 @@ uint64_t ert_maxpool_s8_c(const ert_kctx *k, uint32_t begin, uint32_t end)
                 if (c1 - c0 > ROW_CHUNK)
                     c1 = c0 + ROW_CHUNK;
                 vmax_rows(v, x, w, y0, y1, c0, c1 - c0);
+                /* hm[i] = max(v[i .. i + kw)): every full-width window at once */
+                const int32_t nh = c1 - c0 - kw + 1;
+                hmax(hm, v, nh, kw);
                 for (int32_t ox = ox0; ox < ox1; ox++) {
                     int32_t x0 = ox * sw - pl, x1 = x0 + kw;
+                    if (x0 >= c0 && x1 <= c1) {
+                        y[(size_t)oy * wo + ox] = hm[x0 - c0];
+                        continue;
+                    }
                     x0 = x0 < 0 ? 0 : x0;
                     x1 = x1 > w ? w : x1;
                     int8_t m = INT8_MIN;

@@ -18,42 +18,58 @@
 typedef struct ert_tile {
     size_t p0, p1;
     int32_t oy0, oy1;          /* first and last output row of the tile */
-    int any_zero;              /* some packed channel's input window is all zero-point */
     int inb_ready;
-    uint64_t zero[ERT_TILE_MAX_PACKED / 64];
+    int tracked;               /* few enough packed channels for the bitmaps below */
+    uint64_t zero[ERT_TILE_MAX_PACKED / 64];  /* packed channel's input window all zero point */
+    uint64_t skips[ERT_TILE_MAX_PACKED / 64]; /* group takes the skipping path */
     uint32_t inb[ERT_MAX_TAPS];/* in-bounds positions of each tap inside the tile */
 } ert_tile;
 
 /* Prepare tile [p0, min(p0 + tile, npos)): which packed channels of the groups used by output
- * channels [begin, end) read only zero-point inputs. */
+ * channels [begin, end) read only zero-point inputs. A group takes the skipping path when at
+ * least min_zero_pct percent of its packed channels do: below that, checking each weight costs
+ * the kernel more than it saves, and it multiplies the zero inputs instead (exact either way).
+ * Decided per group, so the MACs executed do not depend on how threads split the channels. */
 static inline void ert_tile_begin(ert_tile *t, const ert_conv_plan *cv, size_t p0,
-                                  uint32_t begin, uint32_t end)
+                                  uint32_t begin, uint32_t end, int min_zero_pct)
 {
     t->p0 = p0;
     t->p1 = p0 + (size_t)cv->tile < cv->npos ? p0 + (size_t)cv->tile : cv->npos;
     t->oy0 = (int32_t)(p0 / (size_t)cv->wq);
     t->oy1 = (int32_t)((t->p1 - 1) / (size_t)cv->wq);
-    t->any_zero = 0;
     t->inb_ready = 0;
-    if (cv->n_packed > ERT_TILE_MAX_PACKED)
+    t->tracked = cv->n_packed <= ERT_TILE_MAX_PACKED; /* (then groups are too) */
+    if (!t->tracked)
         return;
-    int32_t per_g = cv->n_packed / cv->groups;
-    int32_t pc0 = (int32_t)(begin / (uint32_t)cv->cout_g) * per_g;
-    int32_t pc1 = (int32_t)((end - 1) / (uint32_t)cv->cout_g + 1) * per_g;
+    const int32_t per_g = cv->n_packed / cv->groups;
+    const int32_t g0 = (int32_t)(begin / (uint32_t)cv->cout_g);
+    const int32_t g1 = (int32_t)((end - 1) / (uint32_t)cv->cout_g + 1);
+    for (int32_t w = g0 / 64; w <= (g1 - 1) / 64; w++)
+        t->skips[w] = 0;
+    const int32_t pc0 = g0 * per_g, pc1 = g1 * per_g;
     int32_t lo = t->oy0, hi = t->oy1 + 1 + cv->max_dy;
     if (hi > cv->hq)
         hi = cv->hq;
     const uint32_t stride = (uint32_t)cv->hq + 1;
-    uint64_t any = 0;
     for (int32_t w = pc0 / 64; w <= (pc1 - 1) / 64; w++)
         t->zero[w] = 0;
-    for (int32_t pc = pc0; pc < pc1; pc++) {
-        const uint32_t *pref = cv->nzpref + (size_t)pc * stride;
-        uint64_t z = pref[hi] == pref[lo];
-        t->zero[pc / 64] |= z << (pc % 64);
-        any |= z;
+    for (int32_t g = g0; g < g1; g++) {
+        int32_t zeros = 0;
+        for (int32_t pc = g * per_g; pc < (g + 1) * per_g; pc++) {
+            const uint32_t *pref = cv->nzpref + (size_t)pc * stride;
+            uint64_t z = pref[hi] == pref[lo];
+            t->zero[pc / 64] |= z << (pc % 64);
+            zeros += (int32_t)z;
+        }
+        if (zeros > 0 && 100 * zeros >= min_zero_pct * per_g)
+            t->skips[g / 64] |= (uint64_t)1 << (g % 64);
     }
-    t->any_zero = any != 0;
+}
+
+/* whether group g takes the skipping path in this tile */
+static inline int ert_tile_skips(const ert_tile *t, int32_t g)
+{
+    return t->tracked && (int)((t->skips[g / 64] >> (g % 64)) & 1);
 }
 
 static inline int ert_tile_zero(const ert_tile *t, int32_t pc)
@@ -68,10 +84,10 @@ static inline uint32_t ert_overlap(int32_t a, int32_t b, int32_t lo, int32_t hi)
     return h > l ? (uint32_t)(h - l) : 0;
 }
 
-/* In-bounds output positions of tap `tap` inside the tile (MACs one weight there costs). */
-static inline uint32_t ert_tile_inb(ert_tile *t, const ert_conv_plan *cv, int32_t tap)
+/* Fill t->inb: the in-bounds output positions of each tap inside the tile. */
+static inline void ert_tile_inb_fill(ert_tile *t, const ert_conv_plan *cv)
 {
-    if (!t->inb_ready) {
+    {
         const int32_t wq = cv->wq;
         const int32_t oxa = (int32_t)(t->p0 % (size_t)wq);
         const int32_t oxb = (int32_t)((t->p1 - 1) % (size_t)wq) + 1;
@@ -94,6 +110,13 @@ static inline uint32_t ert_tile_inb(ert_tile *t, const ert_conv_plan *cv, int32_
         }
         t->inb_ready = 1;
     }
+}
+
+/* In-bounds output positions of tap `tap` inside the tile (MACs one weight there costs). */
+static inline uint32_t ert_tile_inb(ert_tile *t, const ert_conv_plan *cv, int32_t tap)
+{
+    if (!t->inb_ready)
+        ert_tile_inb_fill(t, cv);
     return t->inb[tap];
 }
 

@@ -261,3 +261,4 @@ uint64_t ert_pack_q4(const ert_kctx *k, uint32_t begin, uint32_t end)
     }
     return 0;
 }
+
