@@ -7,7 +7,9 @@
 int32_t tm_rand(uint32_t *s, int32_t lo, int32_t hi)
 {
     *s = *s * 1664525u + 1013904223u;
-    return lo + (int32_t)((*s >> 8) % (uint32_t)(hi - lo + 1));
+    /* 64-bit span: hi - lo + 1 overflows int32 for ranges reaching INT32_MAX */
+    uint64_t span = (uint64_t)((int64_t)hi - (int64_t)lo) + 1u;
+    return (int32_t)((int64_t)lo + (int64_t)((*s >> 8) % span));
 }
 
 edgert_model *tm_load(const uint8_t *buf, size_t len)
