@@ -186,7 +186,7 @@ def measure_isolated(engine: str, path: str | os.PathLike, *, threads: int = 1,
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     root = str(Path(__file__).resolve().parent.parent)
     env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
-    cmd = [sys.executable, "-m", "edgecomp.bench", engine, str(path), str(threads), str(reps),
+    cmd = [sys.executable, "-P", "-m", "edgecomp.bench", engine, str(path), str(threads), str(reps),
            str(warmup), kernels]
     p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
     if p.returncode != 0:
