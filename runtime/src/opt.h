@@ -124,6 +124,9 @@ typedef struct ert_opt_node {
     uint64_t weight_bytes, act_read, act_written;
     uint64_t *exec_pref;      /* [c_out + 1] prefix sums of static executed MACs per channel */
     int32_t *bias_corr;       /* [c_out] */
+    int32_t *rq_alo, *rq_ahi; /* x86 conv: [c_out] accumulators whose requantized value is the
+                                 clamp bounds (rq_alo[c] > rq_ahi[c]: not usable, see
+                                 ert_requant_bounds) */
     /* CONV */
     ert_conv_plan cv;
     int32_t *koff;            /* planar: [K] koff of weight position k within its group */
@@ -188,6 +191,12 @@ const char *ert_prepared_kernel(const ert_prepared *p, uint32_t i);
 void ert_prepared_stats(const ert_prepared *p, uint32_t i, uint64_t executed,
                         edgert_layer_stats *st);
 
+/* For 0 < M < 2^n, f(acc) = rshift_round(acc * M, n) grows by at most 1 per step, so
+ * clamp(zy + f(acc), lo, hi) = zy + f(clamp(acc, alo, ahi)) with f(alo) = lo - zy and
+ * f(ahi) = hi - zy: found exactly by bisection. Returns 0 (and alo > ahi) otherwise. */
+int ert_requant_bounds(int32_t m, int32_t n, int32_t zy, int32_t lo, int32_t hi, int32_t *alo,
+                       int32_t *ahi);
+
 /* Builders (prepare_conv.c, prepare_fc.c): 0, or -1 out of memory. */
 /* Geometry, tap tables and in_bounds (layout: planar s8, tile 64). */
 int ert_conv_plan_init(ert_opt_node *o, const edgert_model *m, const ert_node *n);
@@ -207,6 +216,10 @@ int ert_fc_prepare_csc(ert_opt_node *o, const ert_node *n);
 /* Weight w[c][k] of a dense or rel8 node, row by row: calls fn(arg, k, w) for non-zeros. */
 typedef void (*ert_weight_fn)(void *arg, uint32_t k, int8_t w);
 void ert_each_weight(const ert_node *n, uint32_t c, ert_weight_fn fn, void *arg);
+/* Row c as K dense bytes; the sum and the number of its non-zero weights (fast paths). */
+void ert_dense_row(const ert_node *n, uint32_t c, int8_t *row);
+void ert_row_sum_count(const ert_node *n, uint32_t c, int64_t *sum, uint64_t *count);
+uint64_t ert_count_nonzero(const ert_node *n);
 void *ert_opt_alloc(ert_opt_node *o, size_t bytes);
 
 /* ---- pre-steps and kernels (kernels/) ---- */

@@ -278,22 +278,8 @@ static const ert_variant *choose_conv_vnni(const ert_opt_node *o, const ert_node
     return find(ERT_OP_CONV, a, ERT_ISA_AVX512VNNI);
 }
 
-static void count_one(void *arg, uint32_t k, int8_t w)
-{
-    (void)k;
-    (void)w;
-    (*(uint64_t *)arg)++;
-}
-
-static uint64_t nonzero_weights(const ert_node *n)
-{
-    uint64_t nz = 0;
-    for (uint32_t c = 0; c < n->c_out; c++)
-        ert_each_weight(n, c, count_one, &nz);
-    return nz;
-}
-
-static const ert_variant *choose(const ert_opt_node *o, const ert_node *n)
+static const ert_variant *choose(const edgert_model *m, const ert_opt_node *o,
+                                 const ert_node *n)
 {
     const ert_variant *f = forced_set ? forced : variant_named(getenv("EDGERT_KERNEL"));
     if (f)
@@ -308,9 +294,18 @@ static const ert_variant *choose(const ert_opt_node *o, const ert_node *n)
         else
             v = find(ERT_OP_CONV, ERT_ALGO_CONV_PLANAR, isa);
     } else {
-        /* dense: every weight at SIMD width; CSC: ~2 scalar operations per non-zero weight */
+        /* dense: every weight at SIMD width, or streaming the weights (~8 bytes a cycle) for
+         * big layers; CSC: ~2 scalar operations per non-zero weight of a non-zero input (an
+         * input whose zero point is -128 holds only non-negative values, a ReLU's output:
+         * about half of it is exact zeros), plus its index bytes */
         double lanes = isa == ERT_ISA_AVX512VNNI ? 64 : (isa == ERT_ISA_NEON ? 16 : 8);
-        double dense = (double)n->dense_macs / lanes, csc = 2.0 * (double)nonzero_weights(n);
+        double nnz = (double)ert_count_nonzero(n), k = n->k;
+        double slabs = (double)((n->c_out + ERT_CSC_SLAB - 1) / ERT_CSC_SLAB);
+        double act = m->tensors[n->inputs[0]].zero_point == INT8_MIN ? 0.5 : 1.0;
+        double dense = (double)n->dense_macs / lanes;
+        if ((double)n->dense_macs / 8 > dense)
+            dense = (double)n->dense_macs / 8;
+        double csc = 2.0 * nnz * act + (2 * nnz + 4 * slabs * (k + 1)) / 8;
         v = find(ERT_OP_FC, ERT_ALGO_FC_DENSE, isa);
         if (!v)
             v = find(ERT_OP_FC, ERT_ALGO_FC_DENSE, ERT_ISA_C);
@@ -343,6 +338,49 @@ static int32_t tile_for(const ert_variant *v, size_t npos)
     }
 }
 
+/* smallest acc in [INT32_MIN, INT32_MAX + 1] with rshift_round(acc * m, n) >= v */
+static int64_t first_reaching(int32_t m, int32_t n, int64_t v)
+{
+    int64_t a = INT32_MIN, b = (int64_t)INT32_MAX + 1;
+    while (a < b) {
+        int64_t mid = a + (b - a) / 2;
+        if (ert_rshift_round(mid * m, n) >= v)
+            b = mid;
+        else
+            a = mid + 1;
+    }
+    return a;
+}
+
+int ert_requant_bounds(int32_t m, int32_t n, int32_t zy, int32_t lo, int32_t hi, int32_t *alo,
+                       int32_t *ahi)
+{
+    *alo = 1;
+    *ahi = 0;
+    if (m <= 0 || (n < 31 && m >= ((int32_t)1 << n)))
+        return 0;
+    int64_t a = first_reaching(m, n, (int64_t)lo - zy);
+    int64_t b = first_reaching(m, n, (int64_t)hi - zy + 1) - 1;
+    if (a > b || a < INT32_MIN || b > INT32_MAX)
+        return 0;
+    *alo = (int32_t)a;
+    *ahi = (int32_t)b;
+    return 1;
+}
+
+static int requant_bounds(ert_opt_node *o, const ert_node *n)
+{
+    const ert_conv_plan *cv = &o->cv;
+    o->rq_alo = ert_opt_alloc(o, 2 * sizeof(int32_t) * n->c_out);
+    if (!o->rq_alo)
+        return -1;
+    o->rq_ahi = o->rq_alo + n->c_out;
+    for (uint32_t c = 0; c < n->c_out; c++)
+        ert_requant_bounds(n->multiplier[c], n->shift[c], cv->zy, cv->lo, cv->hi, &o->rq_alo[c],
+                           &o->rq_ahi[c]);
+    return 0;
+}
+
 static int prepare_variant(ert_opt_node *o, const edgert_model *m, const ert_node *n,
                            const ert_variant *v)
 {
@@ -356,6 +394,8 @@ static int prepare_variant(ert_opt_node *o, const edgert_model *m, const ert_nod
     }
     int q4 = v->algo == ERT_ALGO_CONV_Q4_DENSE || v->algo == ERT_ALGO_CONV_Q4_SPARSE;
     ert_conv_plan_layout(o, q4, vnni ? 0x80 : 0, tile_for(v, o->cv.npos));
+    if (vnni && requant_bounds(o, n))
+        return -1;
     switch (v->algo) {
     case ERT_ALGO_CONV_Q4_DENSE:
         return ert_conv_prepare_q4_dense(o, n);
@@ -512,7 +552,7 @@ edgert_status ert_prepare(const edgert_model *m, int kernels, ert_kctx *ctx,
         }
         if (reference_accounting(o, m, n))
             goto nomem;
-        const ert_variant *v = kernels == EDGERT_KERNELS_DEFAULT ? choose(o, n) : NULL;
+        const ert_variant *v = kernels == EDGERT_KERNELS_DEFAULT ? choose(m, o, n) : NULL;
         if (!v)
             continue;
         if (prepare_variant(o, m, n, v))

@@ -34,16 +34,43 @@ void ert_each_weight(const ert_node *n, uint32_t c, ert_weight_fn fn, void *arg)
     }
 }
 
-static void put_dense(void *arg, uint32_t k, int8_t w)
+void ert_dense_row(const ert_node *n, uint32_t c, int8_t *row)
 {
-    ((int8_t *)arg)[k] = w;
+    if (n->w.encoding == EDGERT_WEIGHTS_DENSE) {
+        memcpy(row, n->w.dense + (size_t)c * n->k, n->k);
+        return;
+    }
+    memset(row, 0, n->k);
+    uint32_t pos = (uint32_t)-1;
+    for (uint32_t i = n->w.row_start[c]; i < n->w.row_start[c + 1]; i++) {
+        pos += (uint32_t)n->w.steps[i] + 1;
+        row[pos] = n->w.values[i]; /* padding pairs write 0 over a 0 */
+    }
 }
 
-/* Row c of the weights as K dense bytes. */
+void ert_row_sum_count(const ert_node *n, uint32_t c, int64_t *sum, uint64_t *count)
+{
+    int64_t s = 0;
+    uint64_t nz = 0;
+    if (n->w.encoding == EDGERT_WEIGHTS_DENSE) {
+        const int8_t *row = n->w.dense + (size_t)c * n->k;
+        for (uint32_t k = 0; k < n->k; k++) {
+            s += row[k];
+            nz += row[k] != 0;
+        }
+    } else {
+        for (uint32_t i = n->w.row_start[c]; i < n->w.row_start[c + 1]; i++) {
+            s += n->w.values[i];
+            nz += n->w.values[i] != 0;
+        }
+    }
+    *sum = s;
+    *count = nz;
+}
+
 static void dense_row(const ert_node *n, uint32_t c, int8_t *row)
 {
-    memset(row, 0, n->k);
-    ert_each_weight(n, c, put_dense, row);
+    ert_dense_row(n, c, row);
 }
 
 int ert_conv_plan_init(ert_opt_node *o, const edgert_model *m, const ert_node *n)
@@ -245,7 +272,7 @@ static int build_rel8(ert_opt_node *o, const ert_node *n)
     return 0;
 }
 
-static uint64_t count_nonzero(const ert_node *n)
+uint64_t ert_count_nonzero(const ert_node *n)
 {
     if (n->w.encoding == EDGERT_WEIGHTS_SPARSE_REL8) {
         uint64_t nz = 0;
@@ -279,7 +306,7 @@ int ert_conv_prepare_planar(ert_opt_node *o, const edgert_model *m, const ert_no
         o->values = n->w.values;
         o->steps = n->w.steps;
         weight_src = 4ull * (n->c_out + 1) + 2ull * n->w.pairs;
-    } else if (2 * count_nonzero(n) < (uint64_t)n->c_out * K) {
+    } else if (2 * ert_count_nonzero(n) < (uint64_t)n->c_out * K) {
         if (build_rel8(o, n))
             return -1;
         weight_src = 4ull * (n->c_out + 1) + 2ull * o->row_start[n->c_out];

@@ -5,23 +5,6 @@
 
 #include "opt.h"
 
-typedef struct sum_acc {
-    int64_t sum;
-    uint64_t count;
-} sum_acc;
-
-static void add_weight(void *arg, uint32_t k, int8_t w)
-{
-    (void)k;
-    sum_acc *a = arg;
-    a->sum += w;
-    a->count++;
-}
-
-static void put_dense(void *arg, uint32_t k, int8_t w)
-{
-    ((int8_t *)arg)[k] = w;
-}
 
 /* bias_corr = bias - zoff * sum(w); exec_pref counts every weight (dense) or the non-zeros */
 static int fc_accounting(ert_opt_node *o, const ert_node *n, int32_t zoff, int dense)
@@ -31,10 +14,11 @@ static int fc_accounting(ert_opt_node *o, const ert_node *n, int32_t zoff, int d
     if (!o->exec_pref || !o->bias_corr)
         return -1;
     for (uint32_t c = 0; c < n->c_out; c++) {
-        sum_acc a = {0, 0};
-        ert_each_weight(n, c, add_weight, &a);
-        o->bias_corr[c] = (int32_t)((int64_t)n->bias[c] - (int64_t)zoff * a.sum);
-        o->exec_pref[c + 1] = o->exec_pref[c] + (dense ? n->k : a.count);
+        int64_t sum;
+        uint64_t count;
+        ert_row_sum_count(n, c, &sum, &count);
+        o->bias_corr[c] = (int32_t)((int64_t)n->bias[c] - (int64_t)zoff * sum);
+        o->exec_pref[c + 1] = o->exec_pref[c] + (dense ? n->k : count);
     }
     o->static_executed = o->exec_pref[n->c_out];
     return 0;
@@ -52,7 +36,7 @@ int ert_fc_prepare_dense(ert_opt_node *o, const ert_node *n, int32_t zx, int vnn
             if (!d)
                 return -1;
             for (uint32_t c = 0; c < n->c_out; c++)
-                ert_each_weight(n, c, put_dense, d + (size_t)c * n->k);
+                ert_dense_row(n, c, d + (size_t)c * n->k);
             o->dense = d;
         }
         o->weight_bytes = (uint64_t)n->c_out * n->k + 12ull * n->c_out;
@@ -67,9 +51,9 @@ int ert_fc_prepare_dense(ert_opt_node *o, const ert_node *n, int32_t zx, int vnn
         free(row);
         return -1;
     }
+    memset(row, 0, o->k4); /* the padding to k4 stays zero */
     for (uint32_t c = 0; c < n->c_out; c++) {
-        memset(row, 0, o->k4);
-        ert_each_weight(n, c, put_dense, row);
+        ert_dense_row(n, c, row);
         int8_t *dst = o->fcw + (size_t)(c / 16) * kq * 64 + (c % 16) * 4;
         for (size_t q = 0; q < kq; q++)
             memcpy(dst + q * 64, row + 4 * q, 4);

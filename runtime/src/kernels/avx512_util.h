@@ -8,13 +8,17 @@
 #include "opt_kernels.h"
 
 /* Requantization of 16 accumulators of one output channel: docs/format.md section 5,
- * clamp(zy + rshift_round(acc * M, n), lo, hi), in 64-bit lanes (even and odd halves). */
+ * clamp(zy + rshift_round(acc * M, n), lo, hi), in 64-bit lanes (even and odd halves).
+ * When prepare found acc bounds (ert_requant_bounds), clamping acc to them first gives exactly
+ * the clamped result in 32 bits (no 64-bit min/max). */
 typedef struct ert_rq512 {
-    __m512i m, round, lo, hi, zy;
+    __m512i m, round, lo, hi, zy, alo, ahi;
     __m128i n;
+    int fast;
 } ert_rq512;
 
-static inline ert_rq512 ert_rq512_make(int32_t m, int32_t n, int32_t zy, int32_t lo, int32_t hi)
+static inline ert_rq512 ert_rq512_make(int32_t m, int32_t n, int32_t zy, int32_t lo, int32_t hi,
+                                       int32_t alo, int32_t ahi)
 {
     ert_rq512 q;
     q.m = _mm512_set1_epi64(m);
@@ -23,7 +27,18 @@ static inline ert_rq512 ert_rq512_make(int32_t m, int32_t n, int32_t zy, int32_t
     q.lo = _mm512_set1_epi64((int64_t)lo - zy); /* clamp before adding zy: no overflow */
     q.hi = _mm512_set1_epi64((int64_t)hi - zy);
     q.zy = _mm512_set1_epi32(zy);
+    q.fast = alo <= ahi;
+    q.alo = _mm512_set1_epi32(alo);
+    q.ahi = _mm512_set1_epi32(ahi);
     return q;
+}
+
+/* ... of output channel c of a conv node (bounds from prepare: ert_requant_bounds) */
+static inline ert_rq512 ert_rq512_channel(const ert_kctx *k, uint32_t c)
+{
+    const ert_opt_node *o = k->opt;
+    return ert_rq512_make(k->node->multiplier[c], k->node->shift[c], o->cv.zy, o->cv.lo,
+                          o->cv.hi, o->rq_alo[c], o->rq_ahi[c]);
 }
 
 static inline __m512i ert_rq512_half(const ert_rq512 *q, __m512i acc_low_dwords)
@@ -33,11 +48,24 @@ static inline __m512i ert_rq512_half(const ert_rq512 *q, __m512i acc_low_dwords)
     return _mm512_min_epi64(_mm512_max_epi64(v, q->lo), q->hi);
 }
 
+static inline __m512i ert_rq512_half_fast(const ert_rq512 *q, __m512i acc_low_dwords)
+{
+    __m512i v = _mm512_mul_epi32(acc_low_dwords, q->m);
+    return _mm512_sra_epi64(_mm512_add_epi64(v, q->round), q->n);
+}
+
 /* 16 int32 accumulators -> 16 int8 outputs in lane order */
 static inline __m128i ert_rq512_apply(const ert_rq512 *q, __m512i acc)
 {
-    __m512i ev = ert_rq512_half(q, acc);
-    __m512i od = ert_rq512_half(q, _mm512_srli_epi64(acc, 32));
+    __m512i ev, od;
+    if (q->fast) {
+        acc = _mm512_min_epi32(_mm512_max_epi32(acc, q->alo), q->ahi);
+        ev = ert_rq512_half_fast(q, acc);
+        od = ert_rq512_half_fast(q, _mm512_srli_epi64(acc, 32));
+    } else {
+        ev = ert_rq512_half(q, acc);
+        od = ert_rq512_half(q, _mm512_srli_epi64(acc, 32));
+    }
     __m512i v = _mm512_mask_blend_epi32(0xAAAA, ev, _mm512_slli_epi64(od, 32));
     return _mm512_cvtepi32_epi8(_mm512_add_epi32(v, q->zy));
 }

@@ -111,13 +111,11 @@ block_rows(const block_args *a, const int r0, const int RH, const int P)
         ROWS(SAVE)
 #undef SAVE
     };
-    const ert_node *n = a->k->node;
     for (int r = r0; r < r0 + RH && r < a->nr; r++) {
         uint32_t c = a->ch[r];
         if (c < a->begin || c >= a->end)
             continue;
-        const ert_rq512 q = ert_rq512_make(n->multiplier[c], n->shift[c], cv->zy, cv->lo,
-                                           cv->hi);
+        const ert_rq512 q = ert_rq512_channel(a->k, c);
         int8_t *yc = a->k->out + (size_t)c * (size_t)cv->ho * (size_t)cv->wo;
         for (int v = 0; v < P && v < a->vp->nvec; v++)
             ert_store16(yc, ert_rq512_apply(&q, acc[r][v]), a->vp, v);

@@ -145,8 +145,7 @@ channel_tile(const ert_kctx *k, ert_tile *t, const ert_vecpos *vp, uint32_t c, c
     }
     const __m512i acc[16] = {a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13,
                              a14, a15};
-    const ert_node *n = k->node;
-    const ert_rq512 q = ert_rq512_make(n->multiplier[c], n->shift[c], cv->zy, cv->lo, cv->hi);
+    const ert_rq512 q = ert_rq512_channel(k, c);
     int8_t *yc = k->out + (size_t)c * (size_t)cv->ho * (size_t)cv->wo;
     for (int v = 0; v < NV && v < vp->nvec; v++)
         ert_store16(yc, ert_rq512_apply(&q, acc[v]), vp, v);

@@ -113,8 +113,7 @@ channel_tile(const ert_kctx *k, ert_tile *t, const ert_vecpos *vp, uint32_t c, c
     const __m512i acc[4][4] = {{a00, a01, a02, a03}, {a10, a11, a12, a13},
                                {a20, a21, a22, a23}, {a30, a31, a32, a33}};
     const __m512i add = _mm512_set1_epi32(cv->zoff * zsum);
-    const ert_node *n = k->node;
-    const ert_rq512 q = ert_rq512_make(n->multiplier[c], n->shift[c], cv->zy, cv->lo, cv->hi);
+    const ert_rq512 q = ert_rq512_channel(k, c);
     int8_t *yc = k->out + (size_t)c * (size_t)cv->ho * (size_t)cv->wo;
     for (int gi = 0; gi < NG && 4 * gi < vp->nvec; gi++) {
         /* b_j byte i = position 64 gi + 4 i + j */
