@@ -19,11 +19,12 @@ from edgecomp.packed import write_ecm
 from edgecomp.runtime import Runtime
 from edgecomp.testing.random_qmodels import random_qmodel
 
-X86 = ("conv_s8_planar_avx2", "conv_u8s8_planar_avx512vnni", "conv_u8s8_q4_dense_avx512vnni",
-       "conv_u8s8_q4_sparse_avx512vnni", "fc_u8s8_dense_avx512vnni")
+X86 = ("conv_s8_planar_avx2", "conv_u8s8_planar_avx512vnni", "conv_u8s8_rows_avx512vnni",
+       "conv_u8s8_q4_dense_avx512vnni", "conv_u8s8_q4_sparse_avx512vnni",
+       "fc_u8s8_dense_avx512vnni", "add_s8_avx512")
 ARM = ("conv_s8_planar_neon", "fc_s8_dense_neon")
-VARIANTS = ("conv_s8_planar_c", "fc_s8_dense_c", "fc_s8_csc_c") + (
-    X86 if platform.machine() in ("x86_64", "AMD64") else ARM)
+VARIANTS = ("conv_s8_planar_c", "fc_s8_dense_c", "fc_s8_csc_c", "maxpool_s8_c", "add_s8_c",
+            "concat_s8_lut") + (X86 if platform.machine() in ("x86_64", "AMD64") else ARM)
 
 
 def _inputs(model, seed, n=3):

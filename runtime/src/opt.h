@@ -156,8 +156,7 @@ typedef struct ert_opt_node {
     int32_t *blk_w;           /* q4 sparse: 4 weights of the block */
     int32_t *boff;            /* q4: [cq_g * taps] byte offset of each block within a group */
     /* FC */
-    int8_t *fcw;              /* dense VNNI: [co/16][K/4][16][4] */
-    uint32_t k4;              /* K rounded up to 4 */
+    uint32_t k4;              /* dense VNNI: K rounded up to 64 (the u8 input copy) */
     uint32_t *col_start;      /* CSC: [slabs][K + 1] */
     uint8_t *csc_row;         /* CSC: row within the slab of each non-zero */
     int8_t *csc_w;

@@ -1,5 +1,5 @@
-/* FC preparation for the optimized kernels (opt.h): dense rows (portable, NEON), the VNNI
- * layout [C_out/16][K/4][16][4], and EIE's compressed sparse columns in slabs of rows. */
+/* FC preparation for the optimized kernels (opt.h): dense rows (read in place when the model
+ * has them), and EIE's compressed sparse columns in slabs of rows. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,44 +24,28 @@ static int fc_accounting(ert_opt_node *o, const ert_node *n, int32_t zoff, int d
     return 0;
 }
 
+/* Dense rows in place when the layer has them, else decoded once here. VNNI also needs the
+ * input as u8 (x ^ 0x80), written by a pre-step. */
 int ert_fc_prepare_dense(ert_opt_node *o, const ert_node *n, int32_t zx, int vnni)
 {
     if (fc_accounting(o, n, vnni ? zx + 128 : zx, 1))
         return -1;
-    if (!vnni) {
-        if (n->w.encoding == EDGERT_WEIGHTS_DENSE) {
-            o->dense = n->w.dense;
-        } else {
-            int8_t *d = ert_opt_alloc(o, (size_t)n->c_out * n->k);
-            if (!d)
-                return -1;
-            for (uint32_t c = 0; c < n->c_out; c++)
-                ert_dense_row(n, c, d + (size_t)c * n->k);
-            o->dense = d;
-        }
-        o->weight_bytes = (uint64_t)n->c_out * n->k + 12ull * n->c_out;
-        return 0;
+    if (n->w.encoding == EDGERT_WEIGHTS_DENSE) {
+        o->dense = n->w.dense;
+    } else {
+        int8_t *d = ert_opt_alloc(o, (size_t)n->c_out * n->k);
+        if (!d)
+            return -1;
+        for (uint32_t c = 0; c < n->c_out; c++)
+            ert_dense_row(n, c, d + (size_t)c * n->k);
+        o->dense = d;
     }
-    /* [cb][kq][16 rows][4 k]: one 64-byte load feeds one vpdpbusd of 16 output features */
-    o->k4 = (n->k + 3) & ~3u;
-    const size_t cb = ((size_t)n->c_out + 15) / 16, kq = o->k4 / 4;
-    o->fcw = ert_opt_alloc(o, cb * kq * 64);
-    int8_t *row = malloc(o->k4);
-    if (!o->fcw || !row) {
-        free(row);
-        return -1;
+    o->weight_bytes = (uint64_t)n->c_out * n->k + 12ull * n->c_out;
+    if (vnni) {
+        o->k4 = (n->k + 63) & ~63u; /* the u8 input, zero up to a multiple of 64 */
+        o->pre = ert_fc_pack_u8;
+        o->pre_units = 1;
     }
-    memset(row, 0, o->k4); /* the padding to k4 stays zero */
-    for (uint32_t c = 0; c < n->c_out; c++) {
-        ert_dense_row(n, c, row);
-        int8_t *dst = o->fcw + (size_t)(c / 16) * kq * 64 + (c % 16) * 4;
-        for (size_t q = 0; q < kq; q++)
-            memcpy(dst + q * 64, row + 4 * q, 4);
-    }
-    free(row);
-    o->pre = ert_fc_pack_u8;
-    o->pre_units = 1;
-    o->weight_bytes = cb * kq * 64 + 12ull * n->c_out;
     return 0;
 }
 

@@ -5,7 +5,7 @@
 
 /* ---- pre-steps (one unit: the whole input) ---- */
 
-/* u8 copy of x (x ^ 0x80), zero-filled up to a multiple of 4 for the VNNI kernel */
+/* u8 copy of x (x ^ 0x80), zero-filled up to k4 for the VNNI kernel */
 uint64_t ert_fc_pack_u8(const ert_kctx *k, uint32_t begin, uint32_t end)
 {
     (void)begin;

@@ -12,27 +12,46 @@
 /* 16 bytes at a time with the compiler's generic vectors (SSE2 / NEON code, no flags) */
 typedef uint8_t ert_u8x16 __attribute__((vector_size(16)));
 
-/* dst[i] = src[i] ^ xr for i < n; returns whether some src[i] != zx */
-static uint8_t copy_xor(uint8_t *dst, const int8_t *src, size_t n, uint8_t xr, int8_t zx)
+/* dst[i] = src[i] ^ xr for i < n; returns whether some src[i] != zx. Rows of 16 bytes or
+ * more end with an overlapping 16-byte step instead of a scalar tail. */
+static inline uint8_t copy_xor(uint8_t *dst, const int8_t *src, size_t n, uint8_t xr,
+                               int8_t zx)
 {
+    if (n < 16) {
+        uint8_t nz = 0;
+        for (size_t i = 0; i < n; i++) {
+            dst[i] = (uint8_t)src[i] ^ xr;
+            nz |= src[i] != zx;
+        }
+        return nz;
+    }
     const ert_u8x16 vx = (ert_u8x16){0} + xr, vz = (ert_u8x16){0} + (uint8_t)zx;
     ert_u8x16 any = {0};
-    size_t i = 0;
-    for (; i + 16 <= n; i += 16) {
+    for (size_t i = 0;; i += 16) {
+        if (i + 16 > n)
+            i = n - 16;
         ert_u8x16 v;
         memcpy(&v, src + i, 16);
         any |= (ert_u8x16)(v != vz);
         v ^= vx;
         memcpy(dst + i, &v, 16);
+        if (i + 16 == n)
+            break;
     }
     uint64_t lanes[2];
     memcpy(lanes, &any, 16);
-    uint8_t nz = (lanes[0] | lanes[1]) != 0;
-    for (; i < n; i++) {
-        dst[i] = (uint8_t)src[i] ^ xr;
-        nz |= src[i] != zx;
+    return (lanes[0] | lanes[1]) != 0;
+}
+
+/* memset for the few bytes of a padding edge */
+static inline void pad_bytes(uint8_t *dst, uint8_t v, int32_t n)
+{
+    if (n > 32) {
+        memset(dst, v, (size_t)n);
+        return;
     }
-    return nz;
+    for (int32_t i = 0; i < n; i++)
+        dst[i] = v;
 }
 
 /* Columns qx of plane column phase rx whose input column qx*sw + rx - pl lies in [0, w). */
@@ -74,6 +93,32 @@ static void gather2(int8_t *dst, const int8_t *src, int32_t n)
         dst[i] = src[2 * i];
 }
 
+/* dst[i] = src[2i] ^ xr for i < n (SSE2: the even bytes of 32 at a time, reading no further
+ * than src[2n - 2]); returns whether some src[2i] != zx. */
+static uint8_t gather2_xor(uint8_t *dst, const int8_t *src, int32_t n, uint8_t xr, int8_t zx)
+{
+    int32_t i = 0;
+    uint8_t nz = 0;
+#if defined(__SSE2__)
+    const __m128i low = _mm_set1_epi16(0x00ff), vx = _mm_set1_epi8((char)xr);
+    const __m128i vz = _mm_set1_epi8(zx);
+    __m128i any = _mm_setzero_si128();
+    for (; i + 16 <= n && 2 * i + 32 <= 2 * n - 1; i += 16) {
+        __m128i a = _mm_loadu_si128((const __m128i *)(const void *)(src + 2 * i));
+        __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(src + 2 * i + 16));
+        __m128i v = _mm_packus_epi16(_mm_and_si128(a, low), _mm_and_si128(b, low));
+        any = _mm_or_si128(any, _mm_andnot_si128(_mm_cmpeq_epi8(v, vz), _mm_set1_epi8(-1)));
+        _mm_storeu_si128((__m128i *)(void *)(dst + i), _mm_xor_si128(v, vx));
+    }
+    nz = _mm_movemask_epi8(any) != 0;
+#endif
+    for (; i < n; i++) {
+        dst[i] = (uint8_t)src[2 * i] ^ xr;
+        nz |= src[2 * i] != zx;
+    }
+    return nz;
+}
+
 /* Turn per-row flags in pref[1..hq] into prefix counts. */
 static void prefix(uint32_t *pref, int32_t hq)
 {
@@ -109,17 +154,13 @@ uint64_t ert_pack_planar(const ert_kctx *k, uint32_t begin, uint32_t end)
                     /* input column of plane column qx: qx*sw + rx - pl, >= 0 from lo on */
                     const int8_t *s = src + (size_t)iy * (size_t)cv->w;
                     const ptrdiff_t shift = rx - cv->pl;
-                    memset(row, pad, (size_t)lo);
+                    pad_bytes(row, pad, lo);
                     uint8_t nz = 0;
                     if (cv->sw == 1) {
                         nz = copy_xor(row + lo, s + (lo + shift), (size_t)(hi - lo), xr, zx);
-                    } else if (cv->sw == 2) { /* gather the phase's columns, then copy */
-                        int8_t tmp[GATHER_CHUNK];
-                        for (int32_t q = lo; q < hi; q += GATHER_CHUNK) {
-                            int32_t m = hi - q < GATHER_CHUNK ? hi - q : GATHER_CHUNK;
-                            gather2(tmp, s + (2 * (ptrdiff_t)q + shift), m);
-                            nz |= copy_xor(row + q, tmp, (size_t)m, xr, zx);
-                        }
+                    } else if (cv->sw == 2) { /* the phase's columns: every other input byte */
+                        nz = gather2_xor(row + lo, s + (2 * (ptrdiff_t)lo + shift), hi - lo, xr,
+                                         zx);
                     } else {
                         for (int32_t qx = lo; qx < hi; qx++) {
                             int8_t v = s[(ptrdiff_t)qx * cv->sw + shift];
@@ -127,7 +168,7 @@ uint64_t ert_pack_planar(const ert_kctx *k, uint32_t begin, uint32_t end)
                             nz |= v != zx;
                         }
                     }
-                    memset(row + hi, pad, (size_t)(cv->wq - hi));
+                    pad_bytes(row + hi, pad, cv->wq - hi);
                     pref[qy + 1] |= nz;
                 }
             }
