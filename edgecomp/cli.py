@@ -36,6 +36,8 @@ def _add_compress(sub) -> None:
     p.add_argument("--labels", type=Path, help="labels file, one class per line")
     p.add_argument("--val", type=Path, help="labeled images: report float vs int8 accuracy "
                    "(and the sensitivity analysis metric)")
+    p.add_argument("--test", type=Path, help="held-out labeled images: report the accuracy "
+                   "before and after here too (nothing is chosen on them)")
     p.set_defaults(func=cmd_compress)
 
 
@@ -70,13 +72,14 @@ def _add_pruning(p) -> None:
                    help="refit surviving weights by least squares on the calibration images")
     g.add_argument("--ridge", type=float, default=1e-3, help="reconstruction ridge (relative)")
     g.add_argument("--report", type=Path, metavar="DIR",
-                   help="write pruning.json and the sensitivity curves (JSON, PNG) here")
+                   help="write compression.json (this report), pruning.json and the "
+                   "sensitivity curves (JSON, PNG) here")
 
 
 def cmd_compress(a) -> int:
     from .compress import CompressOptions, compress_to_file
     from .datasets import read_labels
-    from .pipeline_report import compress_summary
+    from .pipeline_report import compress_report, compress_text
 
     pre = None
     if a.preprocess:
@@ -97,7 +100,11 @@ def cmd_compress(a) -> int:
                            report_dir=a.report, preprocess=pre,
                            labels=read_labels(a.labels) if a.labels else None)
     result = compress_to_file(a.model, a.output, opts)
-    print(compress_summary(result, a.output, a.val))
+    report = compress_report(result, a.model, a.output, {"val": a.val, "test": a.test})
+    print(compress_text(report, a.output))
+    if a.report:
+        a.report.mkdir(parents=True, exist_ok=True)
+        (a.report / "compression.json").write_text(json.dumps(report, indent=1) + "\n")
     if result.pruning is not None:
         from .passes.pruning import summary_text
 
@@ -106,6 +113,8 @@ def cmd_compress(a) -> int:
             print(f"wrote recipe {recipe}")
         if a.report:
             print(f"wrote pruning report to {a.report}/")
+    if a.report:
+        print(f"wrote compression report {a.report / 'compression.json'}")
     return 0
 
 

@@ -209,6 +209,7 @@ class BundledModel:
     labels: Path
     test_dir: Path
     calib_dir: Path
+    val_dir: Path       # not trained on: sensitivity analysis chooses here, test stays held out
 
     @property
     def preprocess(self) -> dict[str, Any]:
@@ -223,4 +224,5 @@ def bundled_digits() -> BundledModel:
     except (OSError, ValueError) as exc:
         raise DataError(f"cannot read the bundled model metadata {meta_path}: {exc}") from None
     return BundledModel(DATA_DIR / meta["model"], meta, DATA_DIR / meta["labels"],
-                        DATA_DIR / meta["test_images"], DATA_DIR / meta["calib_images"])
+                        DATA_DIR / meta["test_images"], DATA_DIR / meta["calib_images"],
+                        DATA_DIR / meta["val_images"])

@@ -23,8 +23,8 @@ def edgecomp(*args, cwd=None):
 def packed(tmp_path_factory):
     b = bundled_digits()
     out = tmp_path_factory.mktemp("cli") / "digits.ecm"
-    r = edgecomp("compress", b.onnx, "-o", out, "--calib", b.calib_dir, "--val", b.test_dir,
-                 "--prune", "0.3")
+    r = edgecomp("compress", b.onnx, "-o", out, "--calib", b.calib_dir, "--val", b.val_dir,
+                 "--test", b.test_dir, "--prune", "0.3", "--report", out.parent / "report")
     assert r.returncode == 0, r.stderr
     return out, r.stdout
 
@@ -32,8 +32,23 @@ def packed(tmp_path_factory):
 def test_compress_reports_layers_and_accuracy(packed):
     out, stdout = packed
     assert out.exists() and out.stat().st_size > 1000
-    assert "%W_Z" in stdout and "float (numpy)" in stdout and "int8 (numpy reference)" in stdout
-    assert "grouped_conv" in stdout
+    assert "%W_Z" in stdout and "source model, float (numpy)" in stdout
+    assert "compressed, int8 (numpy reference)" in stdout and "grouped_conv" in stdout
+    assert "x smaller than the source model file digits_cnn.onnx" in stdout
+    # the same report as JSON: per layer and total, sections, file vs source, accuracy
+    report = json.loads((out.parent / "report" / "compression.json").read_text())
+    t = report["totals"]
+    assert t["file_bytes"] == out.stat().st_size == sum(report["sections"].values())
+    assert t["smaller_than_source_file"] == pytest.approx(
+        bundled_digits().onnx.stat().st_size / out.stat().st_size)
+    assert {"cr_seed000", "wz_percent", "params", "nonzeros"} <= set(t)
+    fc = next(l for l in report["layers"] if l["name"] == "fc_hidden")
+    assert fc["sparsity"] == pytest.approx(0.3, abs=0.01) and fc["wz_percent"] > 0
+    for name in ("val", "test"):
+        acc = report["accuracy"][name]
+        assert acc["images"] == 360 and acc["source_float"]["top1"] >= 0.95
+        assert acc["top1_drop_points"] == pytest.approx(
+            100 * (acc["source_float"]["top1"] - acc["int8"]["top1"]))
 
 
 def test_demo_main_job_int8_within_one_point_of_float(tmp_path):
@@ -46,6 +61,9 @@ def test_demo_main_job_int8_within_one_point_of_float(tmp_path):
     assert dense["float_top1"] - dense["int8_top1"] <= 0.01
     for v in summary["variants"].values():
         assert v["c_vs_numpy_mismatching_images"] == 0
+    small = summary["variants"]["int8 sensitivity recipe, 5-bit sharing, Huffman"]
+    assert small["smaller_than_source"] >= 10                      # issue #3's target
+    assert dense["float_top1"] - small["int8_top1"] <= 0.01
     assert "bit-identical" in r.stdout
 
 

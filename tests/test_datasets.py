@@ -228,7 +228,8 @@ def test_bundled_model_graph_exercises_the_importer():
     assert 13 <= model.opset_import[0].version <= 17
     ops = {n.op_type for n in model.graph.node}
     assert {"Conv", "BatchNormalization", "Relu", "Add", "Concat", "MaxPool",
-            "GlobalAveragePool", "Flatten", "Gemm", "Softmax"} <= ops
+            "Flatten", "Dropout", "Gemm", "Softmax"} <= ops
+    assert sum(n.op_type == "Gemm" for n in model.graph.node) == 2  # the prunable FC head
     assert model.graph.node[-1].op_type == "Softmax"
     groups = {a.i for n in model.graph.node if n.op_type == "Conv" for a in n.attribute
               if a.name == "group"}

@@ -120,15 +120,15 @@ def rel_error(ref, out):
     return float(np.linalg.norm(out - ref) / np.linalg.norm(ref))
 
 
-def test_reconstruction_rescues_fifty_percent_fine_pruning(digits):
+def test_reconstruction_rescues_sixty_percent_fine_pruning(digits):
     _, graph, x, y, calib = digits
     base = float_outputs(graph, x)
     pruned = graph.copy()
-    prune_graph(pruned, uniform_plan(pruned, "fine", 0.5))
+    prune_graph(pruned, uniform_plan(pruned, "fine", 0.6))
     plain = float_outputs(pruned, x)
     fits = reconstruct(graph, pruned, calib, show_progress=False)
     rebuilt = float_outputs(pruned, x)
-    # measured: output (softmax) error 0.98 -> 0.09, top-1 33.9% -> 98.6% (float 99.17%)
+    # measured: top-1 22.2% -> 98.3% (float 99.72%)
     assert rel_error(base, rebuilt) < 0.25 * rel_error(base, plain)
     assert scores(plain, y).top1 < 0.5
     assert scores(rebuilt, y).top1 >= 0.97
@@ -136,7 +136,7 @@ def test_reconstruction_rescues_fifty_percent_fine_pruning(digits):
     # the zero pattern is what pruning made: reconstruction never revives a weight
     for n in graph.nodes:
         if n.op in ("Conv", "Gemm"):
-            assert (pruned.constants[n.attrs["weight"]] == 0).mean() == pytest.approx(0.5,
+            assert (pruned.constants[n.attrs["weight"]] == 0).mean() == pytest.approx(0.6,
                                                                                       abs=0.01)
 
 

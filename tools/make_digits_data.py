@@ -5,7 +5,9 @@ downloaded. The split is deterministic (stratified, fixed seeds), so rerunning t
 rewrites the same files:
 
 - test:  20% of the images, stratified by class (the held-out split for accuracy reports);
-- calib: 100 images drawn (stratified) from the remaining 80%, the training part.
+- val:   360 images of the remaining 80%, stratified, not trained on: what the compressor's
+         sensitivity analysis chooses with (`--val`), so that test stays untouched by any choice;
+- calib: 100 images drawn (stratified) from the rest, the training part.
 
 Each image is stored as an 8-bit grayscale PNG with pixel = round(v * 255 / 16) and named
 ``<label>_<dataset index>.png``, the layout ``edgecomp.datasets.load_labeled_folder`` reads.
@@ -30,6 +32,8 @@ SPLIT_SEED = 0
 CALIB_SEED = 1
 TEST_FRACTION = 0.2
 CALIB_COUNT = 100
+VAL_SEED = 2
+VAL_COUNT = 360
 
 
 @dataclass
@@ -38,6 +42,7 @@ class DigitsSplit:
     labels: np.ndarray      # int64 [1797]
     train: np.ndarray       # dataset indices of the training part (calib included)
     test: np.ndarray        # dataset indices of the held-out split
+    val: np.ndarray         # dataset indices of the validation split (not trained on)
     calib: np.ndarray       # dataset indices of the calibration images (subset of train)
 
 
@@ -50,12 +55,14 @@ def split_digits() -> DigitsSplit:
     digits = load_digits()
     labels = digits.target.astype(np.int64)
     index = np.arange(len(labels))
-    train, test = train_test_split(index, test_size=TEST_FRACTION, stratify=labels,
-                                   random_state=SPLIT_SEED)
+    rest, test = train_test_split(index, test_size=TEST_FRACTION, stratify=labels,
+                                  random_state=SPLIT_SEED)
+    train, val = train_test_split(rest, test_size=VAL_COUNT, stratify=labels[rest],
+                                  random_state=VAL_SEED)
     _, calib = train_test_split(train, test_size=CALIB_COUNT, stratify=labels[train],
                                 random_state=CALIB_SEED)
     return DigitsSplit(to_pixels(digits.images), labels, np.sort(train), np.sort(test),
-                       np.sort(calib))
+                       np.sort(val), np.sort(calib))
 
 
 def write_images(split: DigitsSplit, indices: np.ndarray, folder: Path) -> None:
@@ -73,6 +80,7 @@ def write_all(out: Path) -> DigitsSplit:
     split = split_digits()
     digits_dir = out / "digits"
     write_images(split, split.test, digits_dir / "test")
+    write_images(split, split.val, digits_dir / "val")
     write_images(split, split.calib, digits_dir / "calib")
     (digits_dir / "labels.txt").write_text("".join(f"{d}\n" for d in range(10)))
     return split
@@ -84,8 +92,8 @@ def main() -> None:
     args = parser.parse_args()
     split = write_all(args.out)
     print(f"digits: {len(split.labels)} images, train {len(split.train)}, "
-          f"test {len(split.test)} (written), calib {len(split.calib)} (written) "
-          f"-> {args.out / 'digits'}")
+          f"test {len(split.test)}, val {len(split.val)}, calib {len(split.calib)} "
+          f"(these three written) -> {args.out / 'digits'}")
 
 
 if __name__ == "__main__":

@@ -41,6 +41,19 @@ def quantize_weights(w: np.ndarray, mode: str, bits: int = 8, per_layer: bool = 
     return q, scale
 
 
+def bias_safe_scales(bias_f: np.ndarray, sx: float, k: int, mode: str) -> np.ndarray:
+    """Smallest weight scale per row that keeps the int32 accumulator safe: |bias / (sx * sw)|
+    + 255 * 127 * K must stay below 2^31 (docs/format.md 5); a power of two in dfp mode."""
+    room = 2 ** 31 - 1 - 255 * 127 * k - 1024   # 1024: margin for the rounding of bias and sw
+    if room <= 0:
+        return np.zeros_like(bias_f)
+    floor = np.abs(bias_f) / (sx * room)
+    if mode == "dfp":
+        floor = np.where(floor > 0, 2.0 ** np.ceil(np.log2(np.where(floor > 0, floor, 1.0))),
+                         0.0)
+    return floor
+
+
 def _quantize_value(v: float, t: QTensor) -> int:
     return int(np.clip(round(v / t.scale) + t.zero_point, -128, 127))
 
@@ -132,6 +145,13 @@ class Quantizer:
                                       scale=self.weight_scales.get(node.name))
         b = node.attrs.get("bias")
         bias_f = self.g.constants[b].astype(np.float64) if b else np.zeros(w.shape[0])
+        if given is None:
+            floor = bias_safe_scales(bias_f, x.scale, w.reshape(w.shape[0], -1).shape[1],
+                                     self.mode)
+            if np.any(sw < floor):
+                # A row whose weights are tiny next to its bias (pruning and refitting can
+                # leave such rows) would get a bias beyond int32: coarsen that row's scale.
+                wq, sw = quantize_weights(w, self.mode, bits, scale=np.maximum(sw, floor))
         bias = np.round(bias_f / (x.scale * sw))
         if given is not None and given.get("bias_q") is not None and b and np.array_equal(
                 self.g.constants[b], given["bias_f"]):
