@@ -8,7 +8,7 @@ from edgecomp.analysis.layers import accel_layers, boundary_tensors, storage_map
 from edgecomp.analysis.vgg import vgg16_qmodel
 from edgecomp.errors import EdgecompError
 from edgecomp.packed.model import QModel, QNode, QTensor
-from edgecomp.packed.stats import sparse_bytes
+from edgecomp.packed.stats import encoded_bytes, sparse_bytes
 
 
 def one_conv(c_out=4):
@@ -40,6 +40,19 @@ def test_bytes_and_time_by_hand():
     sparse = run(model, AccelConfig(), "sparse").layers[0]
     assert sparse.weight_bytes == sparse_bytes(model.nodes[0])
     assert weight_row_bytes(model.nodes[0], "sparse").sum() == sparse_bytes(model.nodes[0])
+
+
+@pytest.mark.parametrize("encoding", ["bitmap", "rel4"])
+def test_as_packed_moves_the_stored_encoding(encoding):
+    """"as packed" is what the file stores, not dense: a bitmap-coded layer moves its bitmap."""
+    model = one_conv()
+    node = model.nodes[0]
+    node.weight_encoding = encoding
+    rows = weight_row_bytes(node, "packed")
+    assert rows.sum() == pytest.approx(encoded_bytes(node))
+    assert encoded_bytes(node) < node.weights.size            # smaller than dense here
+    assert run(model, AccelConfig(), "packed").layers[0].weight_bytes == \
+        pytest.approx(encoded_bytes(node), abs=1)
 
 
 def test_row_bands_reload_the_kernel_halo():

@@ -4,8 +4,11 @@ The accelerator holds a weight buffer and a feature buffer on chip and talks to 
 over one DMA link (default 2.5 Gbit/s). Per layer (``layers.AccelLayer``) it moves:
 
 - configuration: a layer descriptor plus the per-output-channel bias / multiplier / shift words;
-- weights: dense (C_out x K bytes) or the packed sparse encoding (seed 000's 8-bit value + 8-bit
-  relative index per stored weight, padding pairs included, plus the u32 row index);
+- weights: dense (C_out x K bytes), the packed sparse encoding (seed 000's 8-bit value + 8-bit
+  relative index per stored weight, padding pairs included, plus the u32 row index), or as
+  packed: the layer's blob in the encoding the file stores (rel4, bitmap, block, shared,
+  Huffman: docs/format.md 3), split over the rows in proportion to their non-zeros; this
+  assumes an accelerator that decodes that encoding as fast as it streams;
 - input features: the storage tensors it reads, raw or through an activation codec, including
   reloads: a convolution's output channels are split into groups whose weights fit the weight
   buffer, its rows into bands whose input rows (with the kernel's halo) plus output rows fit
@@ -126,6 +129,8 @@ def weight_row_bytes(node: QNode, mode: str, cache: dict | None = None) -> np.nd
         raise EdgecompError(f"unknown weight mode {mode!r}: use one of {WEIGHT_MODES}")
     c_out, k = node.weights.shape
     if mode == "packed":
+        if node.weight_encoding not in ("dense", "sparse_rel8"):
+            return _stored_row_bytes(node)
         mode = "sparse" if node.weight_encoding == "sparse_rel8" else "dense"
     if mode == "dense":
         return np.full(c_out, float(k))
@@ -139,6 +144,15 @@ def weight_row_bytes(node: QNode, mode: str, cache: dict | None = None) -> np.nd
     if cache is not None:
         cache[node.name] = per_row
     return per_row
+
+
+def _stored_row_bytes(node: QNode) -> np.ndarray:
+    """The stored blob's bytes, split over the rows by their non-zeros (plus one, so that an
+    empty row still carries its share of the index)."""
+    from ..packed.stats import encoded_bytes
+
+    weight = np.count_nonzero(node.weights, axis=1).astype(np.float64) + 1.0
+    return encoded_bytes(node) * weight / weight.sum()
 
 
 def _groups(row_bytes: np.ndarray, capacity: int) -> list[tuple[int, int]]:
