@@ -75,3 +75,19 @@ def test_bundled_data_is_installed(tmp_path, clean_env):
         "print(d.onnx.is_file(), d.labels.is_file(), len(list(d.test_dir.glob('*.png'))),"
         " len(list(d.calib_dir.glob('*.png'))))", tmp_path, clean_env)
     assert out.split() == ["True", "True", "360", "100"]
+
+
+def test_extension_declares_every_function_of_the_public_header():
+    """The cffi declarations are generated from runtime/include/edgert.h (_build_runtime.py):
+    every function and constant of the header is reachable from Python, with its value."""
+    import re
+
+    from edgecomp import _edgert
+
+    header = (Path(__file__).resolve().parent.parent / "runtime" / "include" /
+              "edgert.h").read_text()
+    functions = set(re.findall(r"\b(edgert_\w+)\s*\(", header))
+    assert len(functions) >= 25
+    assert functions <= set(dir(_edgert.lib)), functions - set(dir(_edgert.lib))
+    for name, value in re.findall(r"#define\s+(EDGERT_\w+)\s+(\d+)\s", header):
+        assert getattr(_edgert.lib, name) == int(value), name
