@@ -378,26 +378,33 @@ edgert_status ert_check_globalavgpool(ert_loader *ld, ert_node *n, uint32_t idx,
     return EDGERT_OK;
 }
 
-edgert_status ert_check_add(ert_loader *ld, ert_node *n, uint32_t idx, const ert_blobref *blobs,
-                            uint32_t nb)
+/* ADD and MUL: two inputs and the output all of one shape, no blobs; one unit per element */
+static edgert_status same_shape_binary(ert_loader *ld, ert_node *n, uint32_t idx, uint32_t nb)
 {
-    (void)blobs;
     edgert_status st;
-    const int32_t *p = n->params;
     if ((st = expect_inputs(ld, n, idx, 2)) || (st = expect_no_blobs(ld, n, idx, nb)))
         return st;
     const ert_tensor *a = in_t(ld, n, 0), *b = in_t(ld, n, 1), *y = out_t(ld, n);
     if (!same_shape(a, b) || !same_shape(a, y))
         FAIL("input shapes %s, %s and output %s must be equal", shape_of(a).s, shape_of(b).s,
              shape_of(y).s);
-    /* |(a - za) * M_a + (b - zb) * M_b| < 2 * 255 * 2^31: no overflow in int64 */
-    if ((st = check_ms(ld, n, idx, p[P_ADD_MA], p[P_ADD_S], 62)) ||
-        (st = check_ms(ld, n, idx, p[P_ADD_MB], p[P_ADD_S], 62)) ||
-        (st = check_act(ld, n, idx, p[P_ADD_ACT_MIN], p[P_ADD_ACT_MAX])))
-        return st;
     n->units = y->size;
     n->cost = y->size;
     return EDGERT_OK;
+}
+
+edgert_status ert_check_add(ert_loader *ld, ert_node *n, uint32_t idx, const ert_blobref *blobs,
+                            uint32_t nb)
+{
+    (void)blobs;
+    edgert_status st;
+    const int32_t *p = n->params;
+    /* |(a - za) * M_a + (b - zb) * M_b| < 2 * 255 * 2^31: no overflow in int64 */
+    if ((st = same_shape_binary(ld, n, idx, nb)) ||
+        (st = check_ms(ld, n, idx, p[P_ADD_MA], p[P_ADD_S], 62)) ||
+        (st = check_ms(ld, n, idx, p[P_ADD_MB], p[P_ADD_S], 62)))
+        return st;
+    return check_act(ld, n, idx, p[P_ADD_ACT_MIN], p[P_ADD_ACT_MAX]);
 }
 
 edgert_status ert_check_concat(ert_loader *ld, ert_node *n, uint32_t idx,
@@ -543,19 +550,11 @@ edgert_status ert_check_mul(ert_loader *ld, ert_node *n, uint32_t idx, const ert
     (void)blobs;
     edgert_status st;
     const int32_t *p = n->params;
-    if ((st = expect_inputs(ld, n, idx, 2)) || (st = expect_no_blobs(ld, n, idx, nb)))
-        return st;
-    const ert_tensor *a = in_t(ld, n, 0), *b = in_t(ld, n, 1), *y = out_t(ld, n);
-    if (!same_shape(a, b) || !same_shape(a, y))
-        FAIL("input shapes %s, %s and output %s must be equal", shape_of(a).s, shape_of(b).s,
-             shape_of(y).s);
     /* |(a - za) * (b - zb)| <= 255^2 < 2^16 and M < 2^31: the product fits in int64 */
-    if ((st = check_ms(ld, n, idx, p[P_MUL_M], p[P_MUL_S], 62)) ||
-        (st = check_act(ld, n, idx, p[P_MUL_ACT_MIN], p[P_MUL_ACT_MAX])))
+    if ((st = same_shape_binary(ld, n, idx, nb)) ||
+        (st = check_ms(ld, n, idx, p[P_MUL_M], p[P_MUL_S], 62)))
         return st;
-    n->units = y->size;
-    n->cost = y->size;
-    return EDGERT_OK;
+    return check_act(ld, n, idx, p[P_MUL_ACT_MIN], p[P_MUL_ACT_MAX]);
 }
 
 edgert_status ert_check_expand(ert_loader *ld, ert_node *n, uint32_t idx,
