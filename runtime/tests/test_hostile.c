@@ -242,67 +242,65 @@ static void data_cases(const uint8_t *base, size_t len, int sparse)
 }
 
 /* Models the byte patches cannot express, built directly. */
+/* A one-node model x -> y (rank `rank`, shapes dx and dy): `n_inputs` copies of x, the
+ * params, and optionally a stray BIAS blob, for the op checkers' cases. */
+typedef struct one_node {
+    uint16_t op;
+    const char *name;
+    int rank;
+    const int32_t *dx, *dy;
+    uint32_t n_inputs;
+    const int32_t *params;
+    uint32_t n_params;
+    int stray_blob;
+} one_node;
+
+static void expect_one_node(one_node c, const char *needle, int line)
+{
+    eb b;
+    size_t len;
+    eb_init(&b);
+    uint32_t x = eb_tensor(&b, "x", c.rank, c.dx, 1.0f, 0);
+    uint32_t y = eb_tensor(&b, "y", c.rank, c.dy, 1.0f, 0);
+    b.input = x;
+    b.outputs[b.n_outputs++] = y;
+    const uint32_t ins[3] = {x, x, x};
+    eb_blobref stray;
+    if (c.stray_blob)
+        stray = eb_blob(&b, 3, 1, "abcd", 4);
+    eb_node(&b, c.op, c.name, ins, c.n_inputs, y, c.params, c.n_params,
+            c.stray_blob ? &stray : NULL, c.stray_blob ? 1 : 0);
+    uint8_t *f = eb_finish(&b, &len);
+    expect(f, len, needle, line);
+    free(f);
+    eb_free(&b);
+}
+#define EXPECT_NODE(needle, ...) expect_one_node((one_node){__VA_ARGS__}, needle, __LINE__)
+
 static void built_cases(void)
 {
     const int32_t d4[4] = {1, 4, 1, 1}, d8[4] = {1, 8, 1, 1}, p_clamp[2] = {-128, 127};
+    const int32_t p_bad[2] = {9, 8};
+    /* counts the op checkers enforce */
+    EXPECT_NODE("node 0 'relu' (CLAMP): takes 1 input, has 2", 8, "relu", 2, d4, d4, 2, p_clamp,
+                2, 0);
+    EXPECT_NODE("node 0 'relu' (CLAMP): 1 params, the op takes 2", 8, "relu", 2, d4, d4, 1,
+                p_clamp, 1, 0);
+    EXPECT_NODE("node 0 'relu' (CLAMP): op takes no blobs, has 1", 8, "relu", 2, d4, d4, 1,
+                p_clamp, 2, 1);
+    EXPECT_NODE("node 0 'relu' (CLAMP): clamp [9, 8] is not an int8 range", 8, "relu", 2, d4, d4,
+                1, p_bad, 2, 0);
+    /* a tensor nobody produces */
     size_t len;
     eb b;
-    uint32_t x, y;
-    uint8_t *f;
-    /* counts the op checkers enforce */
     eb_init(&b);
-    x = eb_tensor(&b, "x", 2, d4, 1.0f, 0);
-    y = eb_tensor(&b, "y", 2, d4, 1.0f, 0);
-    b.input = x;
-    b.outputs[b.n_outputs++] = y;
-    const uint32_t two[2] = {x, x};
-    const int32_t p_bad[2] = {9, 8};
-    eb_blobref junk = eb_blob(&b, 3, 1, "abcd", 4);
-    eb_node(&b, 8, "relu", two, 2, y, p_clamp, 2, NULL, 0);
-    f = eb_finish(&b, &len);
-    EXPECT(f, len, "node 0 'relu' (CLAMP): takes 1 input, has 2");
-    free(f);
-    eb_free(&b);
-    eb_init(&b);
-    x = eb_tensor(&b, "x", 2, d4, 1.0f, 0);
-    y = eb_tensor(&b, "y", 2, d4, 1.0f, 0);
-    b.input = x;
-    b.outputs[b.n_outputs++] = y;
-    eb_node(&b, 8, "relu", &x, 1, y, p_clamp, 1, NULL, 0);
-    f = eb_finish(&b, &len);
-    EXPECT(f, len, "node 0 'relu' (CLAMP): 1 params, the op takes 2");
-    free(f);
-    eb_free(&b);
-    eb_init(&b);
-    x = eb_tensor(&b, "x", 2, d4, 1.0f, 0);
-    y = eb_tensor(&b, "y", 2, d4, 1.0f, 0);
-    b.input = x;
-    b.outputs[b.n_outputs++] = y;
-    junk = eb_blob(&b, 3, 1, "abcd", 4);
-    eb_node(&b, 8, "relu", &x, 1, y, p_clamp, 2, &junk, 1);
-    f = eb_finish(&b, &len);
-    EXPECT(f, len, "node 0 'relu' (CLAMP): op takes no blobs, has 1");
-    free(f);
-    eb_free(&b);
-    eb_init(&b);
-    x = eb_tensor(&b, "x", 2, d4, 1.0f, 0);
-    y = eb_tensor(&b, "y", 2, d4, 1.0f, 0);
-    b.input = x;
-    b.outputs[b.n_outputs++] = y;
-    eb_node(&b, 8, "relu", &x, 1, y, p_bad, 2, NULL, 0);
-    f = eb_finish(&b, &len);
-    EXPECT(f, len, "node 0 'relu' (CLAMP): clamp [9, 8] is not an int8 range");
-    free(f);
-    eb_free(&b);
-    /* a tensor nobody produces */
-    eb_init(&b);
-    x = eb_tensor(&b, "x", 2, d4, 1.0f, 0);
-    y = eb_tensor(&b, "y", 2, d4, 1.0f, 0);
+    uint32_t x = eb_tensor(&b, "x", 2, d4, 1.0f, 0);
+    uint32_t y = eb_tensor(&b, "y", 2, d4, 1.0f, 0);
     eb_tensor(&b, "orphan", 2, d4, 1.0f, 0);
     b.input = x;
     b.outputs[b.n_outputs++] = y;
     eb_node(&b, 8, "relu", &x, 1, y, p_clamp, 2, NULL, 0);
-    f = eb_finish(&b, &len);
+    uint8_t *f = eb_finish(&b, &len);
     EXPECT(f, len, "tensor 2 'orphan' is neither the graph input nor the output of a node");
     free(f);
     /* trailing bytes after the last node */
@@ -312,88 +310,30 @@ static void built_cases(void)
     free(f);
     eb_free(&b);
     /* CONCAT whose inputs do not add up, and a bad axis */
-    for (int axis = 1; axis <= 2; axis++) {
-        eb_init(&b);
-        x = eb_tensor(&b, "x", 2, d4, 1.0f, 0);
-        y = eb_tensor(&b, "y", 2, d8, 1.0f, 0);
-        b.input = x;
-        b.outputs[b.n_outputs++] = y;
-        const uint32_t ins[3] = {x, x, x};
-        const int32_t p[7] = {axis, 2, 1, 2, 1, 2, 1};
-        eb_node(&b, 7, "cat", ins, 3, y, p, 7, NULL, 0);
-        f = eb_finish(&b, &len);
-        EXPECT(f, len, axis == 1 ? "inputs add up to 12 on axis 1, output has 8"
-                                 : "axis 2 out of range for rank 2");
-        free(f);
-        eb_free(&b);
-    }
+    const int32_t cat1[7] = {1, 2, 1, 2, 1, 2, 1}, cat2[7] = {2, 2, 1, 2, 1, 2, 1};
+    EXPECT_NODE("inputs add up to 12 on axis 1, output has 8", 7, "cat", 2, d4, d8, 3, cat1, 7,
+                0);
+    EXPECT_NODE("axis 2 out of range for rank 2", 7, "cat", 2, d4, d8, 3, cat2, 7, 0);
     /* average pool limits that keep rdiv inside 64 bits: S <= 30, GAP H*W <= 65536 */
-    {
-        const int32_t dx[4] = {1, 1, 4, 4}, dy[4] = {1, 1, 1, 1}, big[4] = {1, 1, 257, 256};
-        for (int c = 0; c < 3; c++) {
-            eb_init(&b);
-            x = eb_tensor(&b, "x", 4, c == 2 ? big : dx, 1.0f, 0);
-            y = eb_tensor(&b, "y", 4, dy, 1.0f, 0);
-            b.input = x;
-            b.outputs[b.n_outputs++] = y;
-            const int32_t p[2] = {1 << 30, c == 0 ? 31 : c == 1 ? 30 : 10};
-            eb_node(&b, 5, "gap", &x, 1, y, p, 2, NULL, 0);
-            f = eb_finish(&b, &len);
-            EXPECT(f, len, c == 0 ? "(GLOBALAVGPOOL): multiplier 1073741824 / shift 31 out of "
-                                    "range (multiplier >= 0, shift in [1, 30])"
-                   : c == 1 ? NULL : "(GLOBALAVGPOOL): H*W = 65792 exceeds 65536");
-            free(f);
-            eb_free(&b);
-        }
-        eb_init(&b);
-        x = eb_tensor(&b, "x", 4, dx, 1.0f, 0);
-        y = eb_tensor(&b, "y", 4, dx, 1.0f, 0);
-        b.input = x;
-        b.outputs[b.n_outputs++] = y;
-        const int32_t p[11] = {1, 1, 1, 1, 0, 0, 0, 0, 0, 1 << 30, 31};
-        eb_node(&b, 4, "ap", &x, 1, y, p, 11, NULL, 0);
-        f = eb_finish(&b, &len);
-        EXPECT(f, len, "(AVGPOOL): multiplier 1073741824 / shift 31 out of range");
-        free(f);
-        eb_free(&b);
-    }
+    const int32_t dx[4] = {1, 1, 4, 4}, d1[4] = {1, 1, 1, 1}, big[4] = {1, 1, 257, 256};
+    const int32_t s31[2] = {1 << 30, 31}, s30[2] = {1 << 30, 30}, s10[2] = {1 << 30, 10};
+    EXPECT_NODE("(GLOBALAVGPOOL): multiplier 1073741824 / shift 31 out of range (multiplier >= "
+                "0, shift in [1, 30])", 5, "gap", 4, dx, d1, 1, s31, 2, 0);
+    EXPECT_NODE(NULL, 5, "gap", 4, dx, d1, 1, s30, 2, 0);
+    EXPECT_NODE("(GLOBALAVGPOOL): H*W = 65792 exceeds 65536", 5, "gap", 4, big, d1, 1, s10, 2,
+                0);
+    const int32_t ap[11] = {1, 1, 1, 1, 0, 0, 0, 0, 0, 1 << 30, 31};
+    EXPECT_NODE("(AVGPOOL): multiplier 1073741824 / shift 31 out of range", 4, "ap", 4, dx, dx,
+                1, ap, 11, 0);
     /* a max pool window entirely in the padding (pads >= window) and a ceil-mode window
      * starting past the input */
-    {
-        const int32_t dx[4] = {1, 1, 4, 4}, dy3[4] = {1, 1, 3, 3}, dy2[4] = {1, 1, 2, 2};
-        eb_init(&b);
-        x = eb_tensor(&b, "x", 4, dx, 1.0f, 0);
-        y = eb_tensor(&b, "y", 4, dy3, 1.0f, 0);
-        b.input = x;
-        b.outputs[b.n_outputs++] = y;
-        const int32_t p[8] = {2, 2, 2, 2, 2, 0, 0, 0};
-        eb_node(&b, 3, "mp", &x, 1, y, p, 8, NULL, 0);
-        f = eb_finish(&b, &len);
-        EXPECT(f, len, "must be smaller than the window 2x2");
-        free(f);
-        eb_free(&b);
-        eb_init(&b);
-        x = eb_tensor(&b, "x", 4, dx, 1.0f, 0);
-        y = eb_tensor(&b, "y", 4, dy3, 1.0f, 0);
-        b.input = x;
-        b.outputs[b.n_outputs++] = y;
-        const int32_t q[8] = {1, 1, 3, 3, 0, 0, 0, 0}; /* 4 -> floor 2, ceil 2: 3 is wrong */
-        eb_node(&b, 3, "mp", &x, 1, y, q, 8, NULL, 0);
-        f = eb_finish(&b, &len);
-        EXPECT(f, len, "output shape [1, 1, 3, 3] does not follow from input [1, 1, 4, 4]");
-        free(f);
-        eb_free(&b);
-        eb_init(&b);
-        x = eb_tensor(&b, "x", 4, dx, 1.0f, 0);
-        y = eb_tensor(&b, "y", 4, dy2, 1.0f, 0);
-        b.input = x;
-        b.outputs[b.n_outputs++] = y;
-        eb_node(&b, 3, "mp", &x, 1, y, q, 8, NULL, 0);
-        f = eb_finish(&b, &len);
-        EXPECT(f, len, NULL);
-        free(f);
-        eb_free(&b);
-    }
+    const int32_t dy3[4] = {1, 1, 3, 3}, dy2[4] = {1, 1, 2, 2};
+    const int32_t in_pad[8] = {2, 2, 2, 2, 2, 0, 0, 0};
+    const int32_t q[8] = {1, 1, 3, 3, 0, 0, 0, 0}; /* 4 -> floor 2, ceil 2: 3 is wrong */
+    EXPECT_NODE("must be smaller than the window 2x2", 3, "mp", 4, dx, dy3, 1, in_pad, 8, 0);
+    EXPECT_NODE("output shape [1, 1, 3, 3] does not follow from input [1, 1, 4, 4]", 3, "mp", 4,
+                dx, dy3, 1, q, 8, 0);
+    EXPECT_NODE(NULL, 3, "mp", 4, dx, dy2, 1, q, 8, 0);
 }
 
 /* Loads must fail cleanly at every truncation point, with or without a consistent header. */
