@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import re
 import struct
-import zlib
 
 import numpy as np
 import pytest
@@ -18,6 +17,7 @@ from edgecomp.exec_int import dequantize, quantize_input, run_int
 from edgecomp.packed import QModel, QNode, QTensor, parse_ecm, write_ecm
 from edgecomp.packed import layout as L
 from edgecomp.runtime import Runtime
+from edgecomp.testing.encoded_models import resign, section
 from edgecomp.testing.random_qmodels import random_qmodel
 
 
@@ -54,28 +54,6 @@ def inputs(model: QModel, n: int = 4, seed: int = 1) -> list[np.ndarray]:
     xs = [rng.integers(-128, 128, model.input.shape).astype(np.int8) for _ in range(n)]
     return xs + [np.full(model.input.shape, -128, np.int8), np.full(model.input.shape, 127,
                                                                     np.int8)]
-
-
-def resign(buf: bytearray) -> bytes:
-    """Recompute every section CRC and the SHA-256, so a mutation reaches the deeper checks."""
-    nsec = struct.unpack_from("<I", buf, 24)[0]
-    for i in range(min(nsec, 64)):
-        if 64 + 32 * (i + 1) > len(buf) - 32:
-            break
-        t, e, off, size, _, r = L.SECTION_ENTRY.unpack_from(buf, 64 + 32 * i)
-        if off <= len(buf) and size <= len(buf) - off:
-            L.SECTION_ENTRY.pack_into(buf, 64 + 32 * i, t, e, off, size,
-                                      zlib.crc32(bytes(buf[off:off + size])), r)
-    buf[-32:] = hashlib.sha256(bytes(buf[:-32])).digest()
-    return bytes(buf)
-
-
-def section(data: bytes, stype: int) -> tuple[int, int]:
-    for i in range(struct.unpack_from("<I", data, 24)[0]):
-        t, _, off, size, _, _ = L.SECTION_ENTRY.unpack_from(data, 64 + 32 * i)
-        if t == stype:
-            return off, size
-    raise KeyError(stype)
 
 
 def flip(data: bytes, offset: int) -> bytes:
