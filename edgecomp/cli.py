@@ -26,7 +26,9 @@ def _add_compress(sub) -> None:
     p.add_argument("-o", "--output", type=Path, required=True)
     p.add_argument("--calib", type=Path, help="folder of calibration images (not needed for "
                    "an int8/uint8 .tflite, which brings its own quantization)")
-    p.add_argument("--calib-limit", type=int, default=200)
+    p.add_argument("--calib-limit", type=int, default=500,
+                   help="use at most this many calibration images, evenly spaced over the "
+                   "folder (default 500: the least-squares refit of a wide layer needs them)")
     p.add_argument("--calibration", choices=("minmax", "percentile"), default="minmax")
     p.add_argument("--percentile", type=float, default=99.99)
     p.add_argument("--quant", choices=("affine", "dfp"), default="affine")
@@ -64,6 +66,9 @@ def _add_pruning(p) -> None:
     g.add_argument("--sweep", type=_floats, help="sweep points, e.g. 0.3,0.5,0.7")
     g.add_argument("--max-drop", type=float,
                    help="budget: max drop of the metric for the whole model (default 0.01)")
+    g.add_argument("--drop-margin", type=float, default=1.0, metavar="SE",
+                   help="hold the max drop with this many standard errors of the measured drop "
+                   "to spare (default 1; 0 trusts the drop measured on the validation images)")
     g.add_argument("--target-size", type=int, metavar="BYTES",
                    help="budget: weight bytes of the pruned layers")
     g.add_argument("--recipe", type=Path, help="pruning recipe (TOML) to replay; with "
@@ -95,7 +100,8 @@ def cmd_compress(a) -> int:
                            quant_mode=a.quant, prune=a.prune, **storage_kwargs(a),
                            granularity=a.granularity, prune_rule=a.threshold_rule,
                            prune_norm=a.norm, sensitivity=a.sensitivity or False, sweep=a.sweep,
-                           max_drop=a.max_drop, target_size=a.target_size, recipe=recipe,
+                           max_drop=a.max_drop, drop_margin=a.drop_margin,
+                           target_size=a.target_size, recipe=recipe,
                            reconstruct=a.reconstruct, ridge=a.ridge, val_dir=a.val,
                            report_dir=a.report, preprocess=pre,
                            labels=read_labels(a.labels) if a.labels else None)

@@ -29,7 +29,7 @@ from .quant import calibrate, quantize
 @dataclass
 class CompressOptions:
     calib_dir: Path | None = None
-    calib_limit: int = 200
+    calib_limit: int = 500                 # evenly spaced subset of the folder when larger
     calibration: str = "minmax"            # or "percentile"
     percentile: float = 99.99
     quant_mode: str = "affine"             # or "dfp"
@@ -41,6 +41,7 @@ class CompressOptions:
     sensitivity: bool | str = False        # True/"sparsity" or "std": sweep, choose per layer
     sweep: tuple[float, ...] | None = None # sweep points (sparsities or std ratios)
     max_drop: float | None = None          # budget: max metric drop of the whole model
+    drop_margin: float = 1.0               # ... held with this many standard errors to spare
     target_size: int | None = None         # budget: weight bytes of the pruned layers
     recipe: Path | None = None             # replay this recipe (written to it by sensitivity)
     reconstruct: bool = False              # least-squares refit of the surviving weights
@@ -106,7 +107,12 @@ def _given_quantization(graph: Graph) -> bool:
 def calibration_images(opts: CompressOptions, pre: dict[str, Any], shape) -> np.ndarray:
     if opts.calib_dir is None:
         raise EdgecompError("calibration images are required (--calib DIR)")
-    paths = list_images(opts.calib_dir)[:opts.calib_limit]
+    paths = list_images(opts.calib_dir)
+    if len(paths) > opts.calib_limit:
+        # evenly spaced over the folder, not its first names: files named by class (as the
+        # bundled "<label>_<index>.png") would otherwise calibrate on the first classes only
+        paths = [paths[i] for i in np.linspace(0, len(paths) - 1, opts.calib_limit).round()
+                 .astype(int)]
     images = np.concatenate([load_image(p, pre) for p in paths])
     if tuple(images.shape[1:]) != tuple(shape[1:]):
         raise EdgecompError(f"calibration images preprocess to {images.shape[1:]}, the model "
@@ -156,7 +162,9 @@ def compress(model_path: str | Path, opts: CompressOptions,
     passes[-1]["images"] = len(images)
     pruned = None
     if pruning_stage.requested(opts):
-        pruned = pruning_stage.run_pruning(graph, opts, images, pre, labels, model_path.name)
+        pruned = pruning_stage.run_pruning(graph, opts, images, pre, labels, model_path.name,
+                                           lambda g, x: _deliverable_outputs(g, x, opts,
+                                                                             images, given))
         passes.extend(pruned.passes)
         graph = pruned.graph
     wbits = storage.weight_bits(graph, opts.weight_bits)
@@ -204,6 +212,32 @@ def compress(model_path: str | Path, opts: CompressOptions,
             "mode": "given", "calibration": "none (the source model's own scales)", "images": 0,
             "requantized_weight_channels": graph.metadata.get("requantized_weight_channels", 0)}
     return CompressResult(qmodel, graph, passes, pruned)
+
+
+def _deliverable_outputs(graph: Graph, x: np.ndarray, opts: CompressOptions,
+                         calib: np.ndarray, given: bool) -> np.ndarray:
+    """Outputs (dequantized) on ``x`` of the model the rest of compress() makes from a pruned
+    float graph: weight sharing, calibration, quantization, run by the integer reference."""
+    from .evaluate import int_reference_outputs
+    from .exec_int import dequantize
+
+    graph = graph.copy()  # sharing rewrites the weights in place
+    wbits = storage.weight_bits(graph, opts.weight_bits)
+    shared = {}
+    if opts.share_bits not in (None, "", 0, {}):
+        shared = storage.share(graph, opts.share_bits, opts.quant_mode, wbits, opts.share_scope)
+    ranges = {} if given else calibrate(graph, calib, opts.calibration, opts.percentile,
+                                        show_progress=False)
+    qmodel = quantize(graph, ranges, opts.quant_mode, wbits, storage.weight_scales(shared))
+    try:  # the C runtime is bit-exact with the integer reference and far faster
+        from .evaluate import runtime_outputs
+        from .packed.writer import write_ecm
+        from .runtime import Runtime
+
+        out = runtime_outputs(Runtime(write_ecm(qmodel)), qmodel, x)
+    except ImportError:  # a source tree without the compiled extension
+        out = int_reference_outputs(qmodel, x)
+    return dequantize(qmodel.output, out)
 
 
 def compress_to_file(model_path: str | Path, out_path: str | Path,

@@ -37,9 +37,10 @@ def _variants(b, prune: float) -> list[tuple[str, str, str, dict]]:
         (f"int8 pruned {pct}%", f"digits_cnn_pruned{pct}.ecm", f"float32 pruned {pct}% + refit",
          {"prune": prune, "reconstruct": True}),
         # Issue #3's recipe: per-layer sparsities chosen by the sensitivity analysis on the
-        # validation split (no measurable drop there), then sharing and Huffman coding.
+        # validation split (the file as written within 1 point, with one standard error to
+        # spare), then sharing and Huffman coding.
         (SMALLEST, "digits_cnn_small.ecm", "float32 recipe-pruned + refit + shared",
-         {"val_dir": b.val_dir, "sensitivity": True, "max_drop": 0.0, "reconstruct": True,
+         {"val_dir": b.val_dir, "sensitivity": True, "max_drop": 0.01, "reconstruct": True,
           "share_bits": 5, "huffman": True}),
     ]
 

@@ -17,26 +17,28 @@ def compressed(tmp_path_factory):
     b = bundled_digits()
     labels = read_labels(b.labels)
     path = tmp_path_factory.mktemp("acceptance") / "digits.ecm"
-    # the recipe of docs/compression.md: no measurable drop on val, 5-bit sharing, Huffman
+    # the recipe of docs/compression.md: at most 1 point on val for the file as written, with
+    # one standard error to spare; 5-bit sharing, Huffman
     result = compress_to_file(b.onnx, path, CompressOptions(
         calib_dir=b.calib_dir, val_dir=b.val_dir, labels=labels, preprocess=b.preprocess,
-        sensitivity=True, max_drop=0.0, reconstruct=True, share_bits=5, huffman=True,
-        show_progress=False))
+        sensitivity=True, max_drop=0.01, drop_margin=1.0, reconstruct=True, share_bits=5,
+        huffman=True, show_progress=False))
     return b, labels, path, result
 
 
 def test_ten_times_smaller_than_the_onnx_file_within_one_point_on_held_out_images(compressed):
     b, labels, path, result = compressed
     ratio = b.onnx.stat().st_size / path.stat().st_size
-    assert ratio >= 10, f"only {ratio:.1f}x smaller"          # measured 16.3x
+    assert ratio >= 10, f"only {ratio:.1f}x smaller"          # measured 21.3x
     x, y, _ = load_labeled_folder(b.test_dir, labels, b.preprocess)
     source = scores(float_outputs(import_model(b.onnx), x), y).top1
     model = load_ecm(path)
     got = scores(runtime_outputs(Runtime(path), model, x).astype(np.float32), y).top1
-    assert source - got <= 0.01, (source, got)                # measured 99.72% -> 99.44%
+    assert source - got <= 0.01, (source, got)                # measured 99.72% -> 98.89%
     # the recipe came from the analysis, and the analysis met its budget on val
     a = result.pruning.recipe.analysis
-    assert a["metric"] == "top1" and a["verified_drop"] <= 0.0
+    assert a["metric"] == "top1"
+    assert a["verified_drop"] + a["verified_drop_se"] <= 0.01
     assert a["validation_images"] == len(load_labeled_folder(b.val_dir, labels,
                                                              b.preprocess)[0])
 

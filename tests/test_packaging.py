@@ -73,8 +73,9 @@ def test_bundled_data_is_installed(tmp_path, clean_env):
         "from edgecomp.datasets import bundled_digits\n"
         "d = bundled_digits()\n"
         "print(d.onnx.is_file(), d.labels.is_file(), len(list(d.test_dir.glob('*.png'))),"
-        " len(list(d.calib_dir.glob('*.png'))))", tmp_path, clean_env)
-    assert out.split() == ["True", "True", "360", "100"]
+        " len(list(d.calib_dir.glob('*.png'))), len(list(d.val_dir.glob('*.png'))))",
+        tmp_path, clean_env)
+    assert out.split() == ["True", "True", "360", "500", "360"]
 
 
 def test_extension_declares_every_function_of_the_public_header():

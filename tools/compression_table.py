@@ -59,10 +59,14 @@ def recipes(kind: str, labels) -> list[tuple[str, dict]]:
                                               "weight_bits": "conv=8,fc=6"}),
                  ("sensitivity recipe (max drop 1 pt on val) + reconstruct",
                   {"max_drop": 0.01, "reconstruct": True, "labels": labels}),
-                 ("sensitivity recipe (no drop on val) + reconstruct",
-                  {"max_drop": 0.0, "reconstruct": True, "labels": labels}),
-                 ("sensitivity recipe (no drop on val) + reconstruct + share 5 bits",
-                  {"max_drop": 0.0, "reconstruct": True, "share_bits": 5, "labels": labels})]
+                 ("sensitivity recipe (max drop 1 pt on val) + reconstruct + share 5 bits",
+                  {"max_drop": 0.01, "reconstruct": True, "share_bits": 5, "labels": labels}),
+                 ("same, no standard-error margin",
+                  {"max_drop": 0.01, "drop_margin": 0.0, "reconstruct": True, "share_bits": 5,
+                   "labels": labels}),
+                 ("same, 100 calibration images",
+                  {"max_drop": 0.01, "reconstruct": True, "share_bits": 5, "labels": labels,
+                   "calib_limit": 100})]
     else:
         rows += [("share 6 bits (no pruning)", {"share_bits": 6}),
                  ("share 5 bits (no pruning)", {"share_bits": 5}),

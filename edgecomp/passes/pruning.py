@@ -129,12 +129,13 @@ def _curves_table(curves: dict[str, Curve]) -> dict[str, dict[str, list]]:
 
 
 def _analyse(graph: Graph, opts, calib: np.ndarray, pre, labels, knob: str,
-             model_name: str, passes: list) -> tuple[Recipe, dict[str, Curve], Choice]:
+             model_name: str, passes: list, deliverable=None
+             ) -> tuple[Recipe, dict[str, Curve], Choice]:
     t0 = time.perf_counter()
     images, truth, source = _validation(opts, calib, pre, labels)
     values = tuple(opts.sweep) if opts.sweep else (DEFAULT_SPARSITIES if knob == "sparsity"
                                                    else DEFAULT_STD_RATIOS)
-    setup = Setup(graph, Evaluator(graph, images, truth),
+    setup = Setup(graph, Evaluator(graph, images, truth, deliverable),
                   Granularity.parse(opts.granularity or "fine"), knob, values, opts.prune_norm,
                   calib if opts.reconstruct else None, opts.ridge, opts.show_progress)
     curves = sensitivity_sweep(setup)
@@ -143,16 +144,18 @@ def _analyse(graph: Graph, opts, calib: np.ndarray, pre, labels, knob: str,
         choice = choose_for_size(setup, curves, int(opts.target_size), budget)
     else:
         budget = DEFAULT_MAX_DROP if budget is None else budget
-        choice = choose_for_drop(setup, curves, budget)
+        choice = choose_for_drop(setup, curves, budget, opts.drop_margin)
     ev = setup.evaluator
     analysis = {
         "model": model_name, "validation": source, "validation_images": len(images),
         "metric": ev.metric, "baseline": round(ev.baseline, 6),
         "granularity": str(setup.granularity), "swept": knob, "sweep": list(values),
         "reconstruct_in_sweep": opts.reconstruct,
-        **({"max_drop": budget} if budget is not None else {}),
+        **({"max_drop": budget, "drop_margin_se": opts.drop_margin}
+           if budget is not None else {}),
         **({"target_weight_bytes": int(opts.target_size)} if opts.target_size else {}),
         "verified_metric": round(choice.metric, 6), "verified_drop": round(choice.drop, 6),
+        "verified_drop_se": round(choice.drop_se, 6),
         "verified_snr_db": round(choice.snr_db, 3), "weight_bytes": choice.weight_bytes,
         "dense_weight_bytes": sum(c.dense_bytes for c in curves.values()),
         "search": choice.steps,
@@ -172,15 +175,17 @@ def _analyse(graph: Graph, opts, calib: np.ndarray, pre, labels, knob: str,
 
 
 def run_pruning(graph: Graph, opts, calib: np.ndarray, pre=None, labels=None,
-                model_name: str = "") -> PruningOutcome:
-    """The pruning stage for ``compress`` (``opts`` is a CompressOptions)."""
+                model_name: str = "", deliverable=None) -> PruningOutcome:
+    """The pruning stage for ``compress`` (``opts`` is a CompressOptions). ``deliverable``
+    (graph, images) -> outputs of the model written from a pruned graph: what the sensitivity
+    analysis verifies its choice on (sensitivity.Evaluator)."""
     _check(opts)
     passes: list[dict[str, Any]] = []
     curves = choice = None
     knob = sweep_knob(opts)
     if knob:
         recipe, curves, choice = _analyse(graph, opts, calib, pre, labels, knob, model_name,
-                                          passes)
+                                          passes, deliverable)
         if opts.recipe:
             recipe.save(opts.recipe)
     elif opts.recipe:
@@ -236,12 +241,14 @@ def summary_text(out: PruningOutcome) -> str:
     lines = [table(SUMMARY_HEADERS, summary_rows(out))]
     a = out.recipe.analysis
     if out.choice is not None:
-        budget = (f"max drop {a['max_drop']}" if "max_drop" in a else "")
+        budget = (f"max drop {a['max_drop']} with {a.get('drop_margin_se', 0):g} standard "
+                  f"errors to spare" if "max_drop" in a else "")
         if "target_weight_bytes" in a:
             budget = f"weights <= {a['target_weight_bytes']} B" + (f", {budget}" if budget else "")
         lines.append(f"sensitivity ({a['swept']} sweep, {a['validation_images']} images from "
                      f"{a['validation']}): {a['metric']} {a['baseline']:.4f} -> "
-                     f"{a['verified_metric']:.4f} (drop {a['verified_drop']:+.4f}, budget "
+                     f"{a['verified_metric']:.4f} of the model as written (drop "
+                     f"{a['verified_drop']:+.4f} +- {a.get('verified_drop_se', 0):.4f}, budget "
                      f"{budget}), weights {a['weight_bytes']} of {a['dense_weight_bytes']} B")
     return "\n".join(lines)
 

@@ -8,8 +8,9 @@ otherwise top-1 agreement with the unpruned float model, plus the output SNR aga
 model's output.
 
 Choice under a metric budget: start every layer at its last point before the first one whose own
-drop is over the budget, then verify the *combined* model (drops compound) and, while it is over budget, back one
-layer off by one point. The layer backed off is the one whose current step costs the most output
+drop is over the budget, then verify the *combined* model (drops compound) as it will be written
+(weight sharing, quantization and the integer reference included, when the caller says how:
+``Evaluator.deliverable``) and, while it is over budget, back one layer off by one point. The layer backed off is the one whose current step costs the most output
 noise per weight it removes (noise = 10^(-SNR/10), which adds up roughly linearly across layers,
 unlike a top-1 count on a few hundred images). Choice under a size budget: from nothing pruned,
 greedily take the step that adds the least noise per byte saved until the weights fit.
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
@@ -45,8 +47,13 @@ def weight_bytes(w: np.ndarray) -> int:
 class Evaluator:
     """Scores float graphs on a validation set against the unpruned reference model."""
 
-    def __init__(self, reference: Graph, images: np.ndarray, labels: np.ndarray | None = None):
+    def __init__(self, reference: Graph, images: np.ndarray, labels: np.ndarray | None = None,
+                 deliverable: Callable[[Graph, np.ndarray], np.ndarray] | None = None):
+        """``deliverable(graph, images)``: the outputs of the model compress would write from a
+        pruned graph (shared, quantized, run by the integer reference); the choice is verified
+        on it, so the budget holds for the file, not only for the pruned float graph."""
         self.images, self.labels = np.asarray(images, np.float32), labels
+        self.deliverable = deliverable
         self.metric = "top1" if labels is not None else "agreement"
         self.ref_logits = self._logits(reference)
         self.ref_pred = self.ref_logits.argmax(axis=1)
@@ -59,10 +66,29 @@ class Evaluator:
         truth = self.labels if self.labels is not None else self.ref_pred
         return float((logits.argmax(axis=1) == truth).mean())
 
-    def measure(self, graph: Graph) -> tuple[float, float]:
-        """(metric, output SNR in dB against the reference)."""
-        logits = self._logits(graph)
-        return self._score(logits), snr_db(self.ref_logits, logits)
+    def measure(self, graph: Graph, deliverable: bool = False) -> tuple[float, float]:
+        """(metric, output SNR in dB against the reference), of the float graph or (with
+        ``deliverable``, when the evaluator has one) of the model written from it."""
+        metric, snr, _ = self.measure_paired(graph, deliverable)
+        return metric, snr
+
+    def measure_paired(self, graph: Graph, deliverable: bool = False
+                       ) -> tuple[float, float, float]:
+        """(metric, SNR, standard error of the drop): the drop is a paired difference on the
+        same images, so its standard error counts the images on which exactly one of the two
+        models is right (b lost, c gained): sqrt(b + c - (b - c)^2 / n) / n."""
+        if deliverable and self.deliverable is not None:
+            logits = np.asarray(self.deliverable(graph, self.images), np.float32).reshape(
+                len(self.images), -1)
+        else:
+            logits = self._logits(graph)
+        truth = self.labels if self.labels is not None else self.ref_pred
+        ref_ok = self.ref_pred == truth
+        ok = logits.argmax(axis=1) == truth
+        n = len(ok)
+        lost, gained = int((ref_ok & ~ok).sum()), int((~ref_ok & ok).sum())
+        se = math.sqrt(max(lost + gained - (lost - gained) ** 2 / n, 0.0)) / n if n else 0.0
+        return self._score(logits), snr_db(self.ref_logits, logits), se
 
 
 @dataclass
@@ -169,6 +195,7 @@ class Choice:
     metric: float                  # of the combined model (verified)
     drop: float
     snr_db: float
+    drop_se: float                 # standard error of the drop (paired, on these images)
     weight_bytes: int
     steps: list[str] = field(default_factory=list)   # what the search did, for the report
 
@@ -195,16 +222,19 @@ def _step_cost(curve: Curve, i: int) -> tuple[float, float, int]:
 def _verify(setup: Setup, curves: dict[str, Curve], index: dict[str, int],
             steps: list[str]) -> Choice:
     plan = _plan(curves, index)
-    metric, snr = setup.evaluator.measure(setup.build(plan))
+    metric, snr, se = setup.evaluator.measure_paired(setup.build(plan), deliverable=True)
     drop = setup.evaluator.baseline - metric
     size = _bytes(curves, index)
-    steps.append(f"verify: {setup.evaluator.metric} {metric:.4f} (drop {drop:+.4f}), "
-                 f"SNR {snr:.1f} dB, weights {size} B")
-    return Choice(plan, dict(index), metric, drop, snr, size, steps)
+    steps.append(f"verify: {setup.evaluator.metric} {metric:.4f} (drop {drop:+.4f} "
+                 f"+- {se:.4f}), SNR {snr:.1f} dB, weights {size} B")
+    return Choice(plan, dict(index), metric, drop, snr, se, size, steps)
 
 
-def choose_for_drop(setup: Setup, curves: dict[str, Curve], max_drop: float) -> Choice:
-    """Largest per-layer points whose combined drop is <= max_drop (see module docstring)."""
+def choose_for_drop(setup: Setup, curves: dict[str, Curve], max_drop: float,
+                    margin_se: float = 0.0) -> Choice:
+    """Largest per-layer points whose combined drop, plus ``margin_se`` standard errors of it,
+    is <= max_drop (see module docstring). The margin keeps the choice from resting on the few
+    validation images a search over many per-layer points happens to get right."""
     if not max_drop >= 0:
         raise EdgecompError(f"max drop must be >= 0, got {max_drop}")
     index = {name: -1 for name in curves}
@@ -215,7 +245,7 @@ def choose_for_drop(setup: Setup, curves: dict[str, Curve], max_drop: float) -> 
             index[name] = i
     steps: list[str] = []
     choice = _verify(setup, curves, index, steps)
-    while choice.drop > max_drop:
+    while choice.drop + margin_se * choice.drop_se > max_drop:
         live = [k for k, i in index.items() if i >= 0]
         if not live:
             break
