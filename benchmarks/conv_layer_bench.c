@@ -8,7 +8,8 @@
  *   build/native/conv_layer_bench C HW C_OUT K STRIDE SPARSITY_PCT [GROUPS] [GRAN] [THREADS]
  *
  * GRAN: fine (each weight) or kernel (whole kh x kw kernels). ZEROCH=n in the environment sets
- * every n-th input channel to the zero point (zero-activation skipping). */
+ * every n-th input channel to the zero point (zero-activation skipping); ONLY=name runs that
+ * variant alone and REPS=n times it n times (for a profiler). */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,9 +80,27 @@ int main(int argc, char **argv)
     printf("conv %dx%dx%d -> %d, %dx%d stride %d, groups %d, %d%% %s sparse, %d thread(s): "
            "%.1f M dense MACs\n", C, H, H, CO, K, K, S, G, pct, kernel_gran ? "kernel" : "fine",
            threads, macs / 1e6);
-    for (size_t vi = 0; vi < ert_variant_count; vi++) {
-        const ert_variant *v = &ert_variants[vi];
-        if (v->op != ERT_OP_CONV || !ert_isa_supported(v->isa))
+    for (size_t vi = 0; vi <= ert_variant_count; vi++) { /* the last: the session's choice */
+        const ert_variant *v = vi < ert_variant_count ? &ert_variants[vi] : NULL;
+        if (!v) {
+            if (getenv("ONLY"))
+                break;
+            ert_force_variant(NULL);
+            edgert_session_options o;
+            edgert_session_options_init(&o);
+            o.num_threads = threads;
+            edgert_session *s;
+            char err[256];
+            if (edgert_session_create(m, &o, &s, err, sizeof err) != EDGERT_OK)
+                break;
+            edgert_layer_stats ls;
+            edgert_session_layer_stats(s, 0, &ls);
+            printf("  automatic choice: %s\n", ls.kernel);
+            edgert_session_free(s);
+            break;
+        }
+        if (v->op != ERT_OP_CONV || !ert_isa_supported(v->isa) ||
+            (getenv("ONLY") && strcmp(getenv("ONLY"), v->name)))
             continue;
         ert_force_variant(v->name);
         edgert_session_options o;
@@ -93,14 +112,20 @@ int main(int argc, char **argv)
             fprintf(stderr, "%s: %s\n", v->name, err);
             continue;
         }
+        edgert_layer_stats ls;
+        edgert_session_layer_stats(s, 0, &ls);
+        if (strcmp(ls.kernel, v->name)) { /* the variant does not run this layer */
+            edgert_session_free(s);
+            continue;
+        }
         double best = 1e9;
-        for (int r = 0; r < (macs > 5e8 ? 5 : 30); r++) {
+        const int reps = getenv("REPS") ? atoi(getenv("REPS")) : macs > 5e8 ? 5 : 30;
+        for (int r = 0; r < reps; r++) {
             double t = now();
             edgert_session_run(s, x, xn, y, yn);
             t = now() - t;
             best = t < best ? t : best;
         }
-        edgert_layer_stats ls;
         edgert_session_layer_stats(s, 0, &ls);
         if (!strcmp(v->name, "conv_u8s8_q4_dense_avx512vnni") ||
             (!dense_ms && !strcmp(v->name, "conv_s8_planar_c")))

@@ -19,12 +19,17 @@ from edgecomp.packed import write_ecm
 from edgecomp.runtime import Runtime
 from edgecomp.testing.random_qmodels import random_qmodel
 
+IS_X86 = platform.machine() in ("x86_64", "AMD64")
 X86 = ("conv_s8_planar_avx2", "conv_u8s8_planar_avx512vnni", "conv_u8s8_rows_avx512vnni",
        "conv_u8s8_q4_dense_avx512vnni", "conv_u8s8_q4_sparse_avx512vnni",
-       "fc_u8s8_dense_avx512vnni", "add_s8_avx512")
-ARM = ("conv_s8_planar_neon", "fc_s8_dense_neon")
-VARIANTS = ("conv_s8_planar_c", "fc_s8_dense_c", "fc_s8_csc_c", "maxpool_s8_c", "add_s8_c",
-            "concat_s8_lut") + (X86 if platform.machine() in ("x86_64", "AMD64") else ARM)
+       "conv_u8s8_dw3x3_avx512vnni", "fc_u8s8_dense_avx512vnni", "add_s8_avx512",
+       "maxpool_s8_avx512")
+ARM = ("conv_s8_planar_neon", "conv_s8_dw_neon", "fc_s8_dense_neon")
+VARIANTS = ("conv_s8_planar_c", "conv_s8_dw_c", "fc_s8_dense_c", "fc_s8_csc_c", "maxpool_s8_c",
+            "add_s8_c", "concat_s8_lut") + (X86 if IS_X86 else ARM)
+# depthwise kernels: forced on the depthwise model below (random models rarely hold their shapes)
+DW_VARIANTS = ("conv_s8_dw_c",) + (("conv_u8s8_dw3x3_avx512vnni",) if IS_X86 else
+                                    ("conv_s8_dw_neon",))
 
 
 def _inputs(model, seed, n=3):
@@ -167,6 +172,59 @@ def test_pruned_cnn_bit_exact_and_skips(cnn_path, granularity, prune, min_skip):
     opt.run(np.full(model.input.shape, model.input.zero_point, np.int8))
     first = next(r for r in opt.layer_stats() if r["op"] == "CONV")
     assert first["skipped_zero_activation_macs"] > 0 or first["kernel"].startswith("ert_ref_")
+
+
+def _dw_net(path):
+    """Depthwise 3x3 layers in the shapes the dedicated kernels take: stride 1 and 2, symmetric
+    and asymmetric padding, channel multiplier 2, widths not a multiple of 16; ReLU6 between."""
+    rng = np.random.default_rng(11)
+    inits, nodes = [], []
+
+    def conv(x, name, c, co, k, stride, pads, group):
+        w = rng.standard_normal((co, c // group, k, k)) / np.sqrt(c // group * k * k)
+        inits.append(numpy_helper.from_array(w.astype(np.float32), f"{name}_w"))
+        inits.append(numpy_helper.from_array(
+            rng.normal(0, 0.1, co).astype(np.float32), f"{name}_b"))
+        nodes.append(helper.make_node("Conv", [x, f"{name}_w", f"{name}_b"], [f"{name}_c"],
+                                      kernel_shape=[k, k], strides=[stride] * 2, pads=pads,
+                                      group=group))
+        nodes.append(helper.make_node("Clip", [f"{name}_c", "lo", "hi"], [name]))
+        return name
+
+    inits += [numpy_helper.from_array(np.array(0.0, np.float32), "lo"),
+              numpy_helper.from_array(np.array(6.0, np.float32), "hi")]
+    x = conv("x", "c1", 3, 24, 3, 1, [1, 1, 1, 1], 1)
+    x = conv(x, "dw1", 24, 24, 3, 1, [1, 1, 1, 1], 24)       # 37 x 37
+    x = conv(x, "dw2", 24, 24, 3, 2, [0, 0, 1, 1], 24)       # stride 2, asymmetric: 19 x 19
+    x = conv(x, "dw3", 24, 48, 3, 1, [1, 2, 1, 0], 24)       # multiplier 2
+    x = conv(x, "dw4", 48, 48, 3, 2, [1, 1, 1, 1], 48)
+    graph = helper.make_graph(
+        nodes, "dw", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 37, 37])],
+        [helper.make_tensor_value_info(x, TensorProto.FLOAT, None)], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, path)
+    return path
+
+
+@pytest.mark.parametrize("variant", DW_VARIANTS)
+@pytest.mark.parametrize("granularity,prune", [(None, 0.0), ("fine", 0.7), ("kernel", 0.5)])
+def test_depthwise_kernels_forced(variant, granularity, prune, tmp_path, monkeypatch):
+    images = np.random.default_rng(2).normal(0, 1, (4, 3, 37, 37)).astype(np.float32)
+    opts = CompressOptions(prune=prune, granularity=granularity, show_progress=False)
+    model = compress(_dw_net(tmp_path / "dw.onnx"), opts, calibration_data=images).qmodel
+    data = write_ecm(model)
+    monkeypatch.setenv("EDGERT_KERNEL", variant)
+    rt = Runtime(data, num_threads=2)
+    ran = [r["name"] for r in rt.layer_stats() if r["kernel"] == variant]
+    assert len(ran) == 4, [(r["name"], r["kernel"]) for r in rt.layer_stats()]
+    for x in _inputs(model, 5):
+        _assert_all_tensors_equal(model, rt, x)
+    _check_counters(rt.layer_stats())
+    monkeypatch.delenv("EDGERT_KERNEL")
+    if variant != "conv_s8_dw_c":  # the session's own choice on this host
+        kernels = {r["name"]: r["kernel"] for r in Runtime(data).layer_stats()}
+        assert all(kernels[name] == variant for name in ran), kernels
 
 
 def test_reference_kernel_set_option():

@@ -18,13 +18,18 @@
  *             4-byte group vpdpbusd reduces. A *block* = (channel quad, tap), 4 weights. Dense:
  *             every block, 8 output channels at a time; sparse: per output channel the list of
  *             non-zero blocks (offset + 4 weights). An all-zero block costs nothing.
+ *     depthwise (one input channel per group): no packed copy; the kernel reads the NCHW input
+ *             and builds per output row what it needs in registers (AVX-512: quads of 4 input
+ *             rows at one column, so one vpdpbusd applies a 3x3 kernel column) or on the stack
+ *             (portable and NEON: zero-point-padded rows split by column phase, kernels/dw_rows.h).
  * - Requantization: acc = bias_corr[c] + sum w * packed, bias_corr = bias - zoff * sum(w) with
  *   zoff the packed value of a zero input (zx, or zx + 128 for u8); padding holds that value.
  * - Zero activations: the pre-step records, per packed channel (or quad), a prefix count of
  *   plane rows holding a non-zero input. A tile of output positions whose input window is all
  *   zero-point for a channel skips that channel's weights (adding back zoff * w), and counts the
- *   MACs it skipped. FC layers walk only the non-zero inputs (EIE: a zero input skips its
- *   column).
+ *   MACs it skipped. The depthwise kernels skip an output channel whose input channel is all
+ *   zero point (its output is the requantized bias). FC layers walk only the non-zero inputs
+ *   (EIE: a zero input skips its column).
  *
  * MAC accounting (edgert_layer_stats): a MAC is one (output element, weight position) pair of the
  * dense layer. in_bounds = MACs whose input position is not padding. A kernel reports executed
@@ -44,6 +49,12 @@
  * their input and preparing weights costs more than it saves. */
 #define ERT_OPT_MIN_MACS (1u << 15)
 
+/* Widest input and output rows the portable and NEON depthwise kernels take (their row
+ * buffers are on the stack). */
+#define ERT_DW_MAX_W 1024
+#define ERT_DW_SLOTS 16   /* input rows one output row spans, (kh - 1) * dh + 1: portable and
+                             NEON */
+
 /* Instruction sets, in the order the dispatcher prefers them (best last). */
 typedef enum ert_isa {
     ERT_ISA_C = 0,
@@ -61,6 +72,8 @@ typedef enum ert_algo {
     ERT_ALGO_CONV_Q4_DENSE,
     ERT_ALGO_CONV_Q4_SPARSE,
     ERT_ALGO_CONV_ROWS,       /* planar u8, one entry = up to 4 consecutive taps of a row */
+    ERT_ALGO_CONV_DW,         /* depthwise (one input channel per group): reads the NCHW
+                                 input itself, no pre-step (ert_dw_supported) */
     ERT_ALGO_FC_DENSE,
     ERT_ALGO_FC_CSC,
     ERT_ALGO_ELEMENTWISE      /* MAXPOOL, ADD, CONCAT: no weights, always exact */
@@ -112,6 +125,17 @@ typedef struct ert_conv_plan {
 
 /* ---- per node ---- */
 
+/* x86 VNNI conv: one output channel's requantization constants, laid out for the kernels to
+ * broadcast straight from memory (a broadcast from a register costs a shuffle uop, and a
+ * kernel sets them up per channel and tile: for 1x1 layers with few inputs that was a fifth
+ * of the requantization). alo..ahi: the accumulators whose requantized value is not clamped
+ * (alo > ahi: none usable, see ert_requant_bounds). */
+typedef struct ert_rq_chan {
+    int64_t m, round, lo, hi; /* M, 2^(n-1), lo - zy, hi - zy */
+    int64_t n;                /* the shift, as the low quadword of a shift-count vector */
+    int32_t alo, ahi, zy, fast;
+} ert_rq_chan;
+
 typedef struct ert_opt_node {
     const ert_variant *v;     /* NULL: a reference kernel runs the node */
     const char *kernel_name;
@@ -124,9 +148,7 @@ typedef struct ert_opt_node {
     uint64_t weight_bytes, act_read, act_written;
     uint64_t *exec_pref;      /* [c_out + 1] prefix sums of static executed MACs per channel */
     int32_t *bias_corr;       /* [c_out] */
-    int32_t *rq_alo, *rq_ahi; /* x86 conv: [c_out] accumulators whose requantized value is the
-                                 clamp bounds (rq_alo[c] > rq_ahi[c]: not usable, see
-                                 ert_requant_bounds) */
+    struct ert_rq_chan *rq;   /* x86 conv: [c_out] requantization constants (below) */
     /* CONV */
     ert_conv_plan cv;
     int32_t *koff;            /* planar: [K] koff of weight position k within its group */
@@ -155,6 +177,9 @@ typedef struct ert_opt_node {
     uint16_t *blk_idx;        /* q4 sparse: block = cq * taps + tap */
     int32_t *blk_w;           /* q4 sparse: 4 weights of the block */
     int32_t *boff;            /* q4: [cq_g * taps] byte offset of each block within a group */
+    /* depthwise (ERT_ALGO_CONV_DW) */
+    int32_t *dw_w;            /* AVX-512: [co][8] weight words, see conv_u8s8_dw3x3_avx512vnni.c */
+    uint8_t *dw_empty;        /* [co] 1 for an all-zero channel (constant output) */
     /* FC */
     uint32_t k4;              /* dense VNNI: K rounded up to 64 (the u8 input copy) */
     uint32_t *col_start;      /* CSC: [slabs][K + 1] */
@@ -173,8 +198,9 @@ typedef struct ert_opt_node {
     int n_own;
 } ert_opt_node;
 
-#define ERT_CSC_SLAB 64u
-#define ERT_ROW_MAX_TAPS 255  /* conv kernels with more taps run other kernels */      /* CSC rows per slab: a u8 row index, a thread splits slabs */
+#define ERT_CSC_SLAB 256u     /* CSC rows per slab (a u8 row index): long columns, few
+                                 mispredicted loop exits; a thread splits slabs */
+#define ERT_ROW_MAX_TAPS 255  /* conv kernels with more taps run other kernels */
 
 /* Session-side preparation (prepare.c). */
 typedef struct ert_prepared ert_prepared;
@@ -210,6 +236,9 @@ int ert_conv_prepare_row_records(ert_opt_node *o, const ert_node *n);
 uint64_t ert_conv_count_row_entries(const ert_conv_plan *cv, const ert_node *n);
 int ert_conv_prepare_q4_dense(ert_opt_node *o, const ert_node *n);
 int ert_conv_prepare_q4_sparse(ert_opt_node *o, const ert_node *n);
+/* Whether a depthwise kernel of instruction set isa runs this geometry, and its data. */
+int ert_dw_supported(const ert_conv_plan *cv, ert_isa isa);
+int ert_conv_prepare_dw(ert_opt_node *o, const ert_node *n, int vnni);
 int ert_fc_prepare_dense(ert_opt_node *o, const ert_node *n, int32_t zx, int vnni);
 int ert_fc_prepare_csc(ert_opt_node *o, const ert_node *n);
 /* Weight w[c][k] of a dense or rel8 node, row by row: calls fn(arg, k, w) for non-zeros. */
@@ -235,12 +264,16 @@ uint64_t ert_conv_u8s8_planar_avx512vnni(const ert_kctx *k, uint32_t begin, uint
 uint64_t ert_conv_u8s8_q4_dense_avx512vnni(const ert_kctx *k, uint32_t begin, uint32_t end);
 uint64_t ert_conv_u8s8_q4_sparse_avx512vnni(const ert_kctx *k, uint32_t begin, uint32_t end);
 uint64_t ert_conv_u8s8_rows_avx512vnni(const ert_kctx *k, uint32_t begin, uint32_t end);
+uint64_t ert_conv_s8_dw_c(const ert_kctx *k, uint32_t begin, uint32_t end);
+uint64_t ert_conv_s8_dw_neon(const ert_kctx *k, uint32_t begin, uint32_t end);
+uint64_t ert_conv_u8s8_dw3x3_avx512vnni(const ert_kctx *k, uint32_t begin, uint32_t end);
 uint64_t ert_fc_s8_dense_c(const ert_kctx *k, uint32_t begin, uint32_t end);
 uint64_t ert_fc_s8_dense_neon(const ert_kctx *k, uint32_t begin, uint32_t end);
 uint64_t ert_fc_u8s8_dense_avx512vnni(const ert_kctx *k, uint32_t begin, uint32_t end);
 uint64_t ert_fc_s8_csc_c(const ert_kctx *k, uint32_t begin, uint32_t end);
 /* ops without weights (units as their reference kernels) */
 uint64_t ert_maxpool_s8_c(const ert_kctx *k, uint32_t begin, uint32_t end);
+uint64_t ert_maxpool_s8_avx512(const ert_kctx *k, uint32_t begin, uint32_t end);
 uint64_t ert_add_s8_c(const ert_kctx *k, uint32_t begin, uint32_t end);
 uint64_t ert_add_s8_avx512(const ert_kctx *k, uint32_t begin, uint32_t end);
 uint64_t ert_concat_s8_lut(const ert_kctx *k, uint32_t begin, uint32_t end);

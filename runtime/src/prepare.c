@@ -17,9 +17,11 @@ struct ert_prepared {
 
 const ert_variant ert_variants[] = {
     {"conv_s8_planar_c", ERT_OP_CONV, ERT_ALGO_CONV_PLANAR, ERT_ISA_C, ert_conv_s8_planar_c},
+    {"conv_s8_dw_c", ERT_OP_CONV, ERT_ALGO_CONV_DW, ERT_ISA_C, ert_conv_s8_dw_c},
 #if defined(__aarch64__)
     {"conv_s8_planar_neon", ERT_OP_CONV, ERT_ALGO_CONV_PLANAR, ERT_ISA_NEON,
      ert_conv_s8_planar_neon},
+    {"conv_s8_dw_neon", ERT_OP_CONV, ERT_ALGO_CONV_DW, ERT_ISA_NEON, ert_conv_s8_dw_neon},
 #endif
 #if defined(__x86_64__)
     {"conv_s8_planar_avx2", ERT_OP_CONV, ERT_ALGO_CONV_PLANAR, ERT_ISA_AVX2,
@@ -32,6 +34,8 @@ const ert_variant ert_variants[] = {
      ERT_ISA_AVX512VNNI, ert_conv_u8s8_q4_sparse_avx512vnni},
     {"conv_u8s8_rows_avx512vnni", ERT_OP_CONV, ERT_ALGO_CONV_ROWS, ERT_ISA_AVX512VNNI,
      ert_conv_u8s8_rows_avx512vnni},
+    {"conv_u8s8_dw3x3_avx512vnni", ERT_OP_CONV, ERT_ALGO_CONV_DW, ERT_ISA_AVX512VNNI,
+     ert_conv_u8s8_dw3x3_avx512vnni},
 #endif
     {"fc_s8_dense_c", ERT_OP_FC, ERT_ALGO_FC_DENSE, ERT_ISA_C, ert_fc_s8_dense_c},
 #if defined(__aarch64__)
@@ -43,6 +47,10 @@ const ert_variant ert_variants[] = {
 #endif
     {"fc_s8_csc_c", ERT_OP_FC, ERT_ALGO_FC_CSC, ERT_ISA_C, ert_fc_s8_csc_c},
     {"maxpool_s8_c", ERT_OP_MAXPOOL, ERT_ALGO_ELEMENTWISE, ERT_ISA_C, ert_maxpool_s8_c},
+#if defined(__x86_64__)
+    {"maxpool_s8_avx512", ERT_OP_MAXPOOL, ERT_ALGO_ELEMENTWISE, ERT_ISA_AVX512VNNI,
+     ert_maxpool_s8_avx512},
+#endif
     {"add_s8_c", ERT_OP_ADD, ERT_ALGO_ELEMENTWISE, ERT_ISA_C, ert_add_s8_c},
 #if defined(__x86_64__)
     {"add_s8_avx512", ERT_OP_ADD, ERT_ALGO_ELEMENTWISE, ERT_ISA_AVX512VNNI, ert_add_s8_avx512},
@@ -186,6 +194,8 @@ static int applicable(const ert_variant *v, const ert_opt_node *o, const ert_nod
         return 0;
     if (v->algo == ERT_ALGO_CONV_Q4_SPARSE && (size_t)cv->cq_g * (size_t)cv->taps > 65535)
         return 0;
+    if (v->algo == ERT_ALGO_CONV_DW)
+        return ert_dw_supported(cv, v->isa);
     return 1;
 }
 
@@ -255,7 +265,8 @@ static const ert_variant *choose_conv_vnni(const ert_opt_node *o, const ert_node
     double q4_bytes = in_bytes * 4 / (double)cv->cin_g * (double)cv->cq_g;
     double phase = tiles(cv->npos, tp) * ((double)d.nonzero * (2 * ng + 2) + co * 4 * ng * rq) +
                    in_bytes / 32;
-    /* rows: 4 shifted (cache-line splitting) loads and 4 vpdpbusd per group, per entry */
+    /* rows: 4 vpdpbusd per group and entry, on inputs shifted in registers (2 loads, 4
+       shuffles); the coefficient still picks the fastest kernel on the shapes measured */
     double row_entries = (double)ert_conv_count_row_entries(cv, n);
     double rows = tiles(cv->npos, tp) * (row_entries * (4 * ng + 3) + co * 4 * ng * rq) +
                   in_bytes / 32;
@@ -288,24 +299,38 @@ static const ert_variant *choose(const edgert_model *m, const ert_opt_node *o,
         return NULL;
     ert_isa isa = best_isa();
     const ert_variant *v;
+    /* depthwise: the dedicated SIMD kernel, when this host has one for the shape (a few
+       vector operations per output, no packed copy of the input). The portable one measured
+       0.5-1.1x the portable planar kernel (x86, SSE2 code): it runs only when forced. NEON:
+       no hardware at hand; guest instructions per run under qemu-aarch64 were 0.4-0.8x the
+       planar NEON kernel's for outputs 14 to 112 wide, 1.0-1.2x for 7 wide (16-output
+       blocks), so narrow outputs keep the planar kernel. */
+    if (n->op == ERT_OP_CONV && isa != ERT_ISA_C &&
+        (v = find(ERT_OP_CONV, ERT_ALGO_CONV_DW, isa)) && applicable(v, o, n) &&
+        (isa != ERT_ISA_NEON || o->cv.wo > 8))
+        return v;
     if (n->op == ERT_OP_CONV) {
         if (isa == ERT_ISA_AVX512VNNI)
             v = choose_conv_vnni(o, n);
         else
             v = find(ERT_OP_CONV, ERT_ALGO_CONV_PLANAR, isa);
     } else {
-        /* dense: every weight at SIMD width, or streaming the weights (~8 bytes a cycle) for
-         * big layers; CSC: ~2 scalar operations per non-zero weight of a non-zero input (an
-         * input whose zero point is -128 holds only non-negative values, a ReLU's output:
-         * about half of it is exact zeros), plus its index bytes */
+        /* Units of ~0.5 ns, fitted to fc_u8s8_dense_avx512vnni and fc_s8_csc_c on 4096 and
+         * 25088 x 4096 layers at 90-95% (x86, 1 thread). dense: every weight at SIMD width,
+         * or streaming the weights (~8 bytes a unit from memory, ~16 while they fit a last-level
+         * cache). CSC: ~1.3 units per non-zero weight of a non-zero input (an input whose zero
+         * point is -128 holds only non-negative values, a ReLU's output: about half of it is
+         * exact zeros), and ~9 per column a slab visits (its start offsets, a mispredicted loop
+         * exit). */
         double lanes = isa == ERT_ISA_AVX512VNNI ? 64 : (isa == ERT_ISA_NEON ? 16 : 8);
         double nnz = (double)ert_count_nonzero(n), k = n->k;
         double slabs = (double)((n->c_out + ERT_CSC_SLAB - 1) / ERT_CSC_SLAB);
         double act = m->tensors[n->inputs[0]].zero_point == INT8_MIN ? 0.5 : 1.0;
+        double stream = isa == ERT_ISA_AVX512VNNI && n->dense_macs <= (32u << 20) ? 16 : 8;
         double dense = (double)n->dense_macs / lanes;
-        if ((double)n->dense_macs / 8 > dense)
-            dense = (double)n->dense_macs / 8;
-        double csc = 2.0 * nnz * act + (2 * nnz + 4 * slabs * (k + 1)) / 8;
+        if ((double)n->dense_macs / stream > dense)
+            dense = (double)n->dense_macs / stream;
+        double csc = 1.3 * nnz * act + 9.4 * slabs * k * act;
         v = find(ERT_OP_FC, ERT_ALGO_FC_DENSE, isa);
         if (!v)
             v = find(ERT_OP_FC, ERT_ALGO_FC_DENSE, ERT_ISA_C);
@@ -371,13 +396,26 @@ int ert_requant_bounds(int32_t m, int32_t n, int32_t zy, int32_t lo, int32_t hi,
 static int requant_bounds(ert_opt_node *o, const ert_node *n)
 {
     const ert_conv_plan *cv = &o->cv;
-    o->rq_alo = ert_opt_alloc(o, 2 * sizeof(int32_t) * n->c_out);
-    if (!o->rq_alo)
+    o->rq = ert_opt_alloc(o, sizeof(ert_rq_chan) * n->c_out);
+    if (!o->rq)
         return -1;
-    o->rq_ahi = o->rq_alo + n->c_out;
-    for (uint32_t c = 0; c < n->c_out; c++)
-        ert_requant_bounds(n->multiplier[c], n->shift[c], cv->zy, cv->lo, cv->hi, &o->rq_alo[c],
-                           &o->rq_ahi[c]);
+    for (uint32_t c = 0; c < n->c_out; c++) {
+        ert_rq_chan *r = &o->rq[c];
+        r->m = n->multiplier[c];
+        r->n = n->shift[c];
+        r->round = (int64_t)1 << (n->shift[c] - 1);
+        r->lo = (int64_t)cv->lo - cv->zy; /* clamped before adding zy: no overflow */
+        r->hi = (int64_t)cv->hi - cv->zy;
+        r->zy = cv->zy;
+        r->fast = ert_requant_bounds(n->multiplier[c], n->shift[c], cv->zy, cv->lo, cv->hi,
+                                     &r->alo, &r->ahi);
+        /* With acc clamped to [alo, ahi], acc * M + round < 256 * 2^n: adding zy * 2^n
+         * (|zy| <= 128) adds zy after the shift exactly, and stays below 2^63 for n <= 54. */
+        if (r->fast && r->n <= 54) {
+            r->round += (int64_t)cv->zy * ((int64_t)1 << r->n);
+            r->zy = 0;
+        }
+    }
     return 0;
 }
 
@@ -397,6 +435,8 @@ static int prepare_variant(ert_opt_node *o, const edgert_model *m, const ert_nod
     if (vnni && requant_bounds(o, n))
         return -1;
     switch (v->algo) {
+    case ERT_ALGO_CONV_DW:
+        return ert_conv_prepare_dw(o, n, vnni);
     case ERT_ALGO_CONV_Q4_DENSE:
         return ert_conv_prepare_q4_dense(o, n);
     case ERT_ALGO_CONV_Q4_SPARSE:
@@ -561,7 +601,8 @@ edgert_status ert_prepare(const edgert_model *m, int kernels, ert_kctx *ctx,
         size_t need = scratch_need(o, n);
         if (need > scratch)
             scratch = need;
-        if (n->op == ERT_OP_CONV) { /* the kernel reads the packed copy the pre-step wrote */
+        if (n->op == ERT_OP_CONV && o->pre) { /* the kernel reads the packed copy the pre-step
+                                                 wrote */
             size_t packed = (size_t)o->cv.n_packed * o->cv.chan_stride;
             o->act_read += packed;
             o->act_written += packed;

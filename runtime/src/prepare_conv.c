@@ -652,3 +652,68 @@ int ert_conv_prepare_row_records(ert_opt_node *o, const ert_node *n)
                       16ull * n->c_out;
     return 0;
 }
+
+/* ---- depthwise: one input channel per group, the kernel reads the NCHW input itself ---- */
+
+int ert_dw_supported(const ert_conv_plan *cv, ert_isa isa)
+{
+    if (cv->cin_g != 1)
+        return 0;
+    if (isa == ERT_ISA_AVX512VNNI) /* 3x3, stride 1 or 2, no dilation; any padding and width */
+        return cv->kh == 3 && cv->kw == 3 && cv->dh == 1 && cv->dw == 1 && cv->sh == cv->sw &&
+               (cv->sh == 1 || cv->sh == 2);
+    /* portable and NEON: any kernel, stride and dilation whose phase rows fit their row
+       buffers */
+    return (isa == ERT_ISA_C || isa == ERT_ISA_NEON) && cv->taps <= ERT_ROW_MAX_TAPS &&
+           cv->w <= ERT_DW_MAX_W &&
+           cv->wo <= ERT_DW_MAX_W &&
+           (cv->kh - 1) * cv->dh + 1 <= ERT_DW_SLOTS &&
+           (int64_t)cv->sw * ((int64_t)cv->wo + (int64_t)(cv->kw - 1) * cv->dw + 16) <=
+               ERT_DW_MAX_W + 64;
+}
+
+/* Per output channel: dw_w (AVX-512 3x3: words (w[0][kx], w[1][kx], w[2][kx], 0) at kx and
+ * (0, w[0][kx], w[1][kx], w[2][kx]) at 4 + kx, the latter for the next output row of a
+ * stride-1 pair; portable: the taps as int32), bias_corr = bias - zoff * sum(w) (padding holds
+ * the zero point), and every tap of a channel with a non-zero weight counts as executed. */
+int ert_conv_prepare_dw(ert_opt_node *o, const ert_node *n, int vnni)
+{
+    ert_conv_plan *cv = &o->cv;
+    const int32_t taps = cv->taps, per = vnni ? 8 : taps;
+    o->dw_w = ert_opt_alloc(o, sizeof(int32_t) * (size_t)cv->co * (size_t)per);
+    o->dw_empty = ert_opt_alloc(o, (size_t)cv->co);
+    o->exec_pref = ert_opt_alloc(o, sizeof(uint64_t) * ((size_t)cv->co + 1));
+    o->bias_corr = ert_opt_alloc(o, sizeof(int32_t) * (size_t)cv->co);
+    if (!o->dw_w || !o->dw_empty || !o->exec_pref || !o->bias_corr)
+        return -1;
+    uint64_t inb = 0;
+    for (int32_t t = 0; t < taps; t++)
+        inb += ert_conv_tap_inb(cv, t);
+    int8_t row[ERT_ROW_MAX_TAPS];
+    for (int32_t c = 0; c < cv->co; c++) {
+        dense_row(n, (uint32_t)c, row);
+        int32_t *w = o->dw_w + (size_t)c * (size_t)per;
+        int64_t sum = 0;
+        int any = 0;
+        for (int32_t t = 0; t < taps; t++) {
+            sum += row[t];
+            any |= row[t] != 0;
+            if (!vnni)
+                w[t] = row[t];
+        }
+        for (int32_t kx = 0; vnni && kx < 3; kx++) {
+            uint32_t word = 0;
+            for (int32_t ky = 0; ky < 3; ky++)
+                word |= (uint32_t)(uint8_t)row[ky * 3 + kx] << (8 * ky);
+            w[kx] = (int32_t)word;
+            w[4 + kx] = (int32_t)(word << 8);
+        }
+        o->dw_empty[c] = (uint8_t)!any;
+        o->bias_corr[c] = (int32_t)((int64_t)n->bias[c] - (int64_t)cv->zoff * sum);
+        o->exec_pref[c + 1] = o->exec_pref[c] + (any ? inb : 0);
+    }
+    o->static_executed = o->exec_pref[cv->co];
+    o->weight_bytes = (4ull * (uint64_t)per + 17ull) * (uint64_t)cv->co;
+    o->pre = NULL; /* no packed copy: the kernel pads rows itself */
+    return 0;
+}

@@ -312,7 +312,7 @@ static void check_layer(layer *L)
             if (v->algo == ERT_ALGO_CONV_PLANAR || v->algo == ERT_ALGO_FC_CSC)
                 ok = ok && st.skipped_zero_weight_macs == c.in_bounds - c.nz_w;
             /* the dense kernels leave out only output channels without a non-zero weight */
-            if (v->algo == ERT_ALGO_CONV_Q4_DENSE)
+            if (v->algo == ERT_ALGO_CONV_Q4_DENSE || v->algo == ERT_ALGO_CONV_DW)
                 ok = ok && st.skipped_zero_weight_macs == c.empty;
             if (v->algo == ERT_ALGO_FC_DENSE)
                 ok = ok && st.skipped_zero_weight_macs == 0;
@@ -422,13 +422,79 @@ static void conv_case(int big)
     finish_layer(&L, gran, pct);
 }
 
+/* Depthwise layers (one input channel per group, multipliers 1-3) in the shapes the dedicated
+ * kernels take - 3x3, stride 1 or 2, every padding 0..2 per side - and some they refuse, widths
+ * around the 16-output vectors and beyond ERT_DW_MAX_W, planes up to 112 x 112. */
+static void dw_case(void)
+{
+    layer L;
+    memset(&L, 0, sizeof L);
+    L.groups = PICK(1, 2, 3, 8, 17, 32, 96);
+    const int32_t og = PICK(1, 1, 1, 2, 3);
+    L.c = L.groups;
+    L.co = og * L.groups;
+    L.kh = L.kw = rnd(0, 5) ? 3 : PICK(1, 2, 5);
+    if (rnd(0, 7) == 0)
+        L.kw = PICK(1, 3, 5);
+    L.sh = L.sw = PICK(1, 1, 2, 2, 3);
+    if (rnd(0, 9) == 0)
+        L.sw = PICK(1, 2);
+    L.dh = L.dw = rnd(0, 9) ? 1 : 2;
+    const int big = L.groups <= 8 && rnd(0, 3) == 0;
+    L.h = big ? PICK(56, 112) : rnd(1, 20);
+    L.w = big ? L.h : PICK(1, 2, 15, 16, 17, 31, 32, 33, 47, 48, 49, rnd(1, 70), 1100);
+    if (L.w > 1000) /* wider than the portable kernel's row buffers (ERT_DW_MAX_W) */
+        L.h = rnd(1, 4);
+    int32_t keh = L.dh * (L.kh - 1) + 1, kew = L.dw * (L.kw - 1) + 1;
+    L.pt = rnd(0, keh - 1 < 2 ? keh - 1 : 2);
+    L.pb = rnd(0, keh - 1 < 2 ? keh - 1 : 2);
+    L.pl = rnd(0, kew - 1 < 2 ? kew - 1 : 2);
+    L.pr = rnd(0, kew - 1 < 2 ? kew - 1 : 2);
+    if (L.h + L.pt + L.pb < keh)
+        L.pb += keh - (L.h + L.pt + L.pb);
+    if (L.w + L.pl + L.pr < kew)
+        L.pr += kew - (L.w + L.pl + L.pr);
+    L.ho = (L.h + L.pt + L.pb - keh) / L.sh + 1;
+    L.wo = (L.w + L.pl + L.pr - kew) / L.sw + 1;
+    L.k = (uint32_t)(L.kh * L.kw);
+    int gran = PICK(FINE, KERNEL, FILTER), pct = PICK(0, 0, 0, 30, 70, 100);
+    snprintf(L.what, sizeof L.what, "dw %dx%dx%d -> %d k%dx%d s%dx%d d%dx%d p%d,%d,%d,%d g%d",
+             L.c, L.h, L.w, L.co, L.kh, L.kw, L.sh, L.sw, L.dh, L.dw, L.pt, L.pl, L.pb, L.pr,
+             L.groups);
+    finish_layer(&L, gran, pct);
+}
+
+/* Wide rows (64 positions and more per row, the packers' full vectors), few channels. */
+static void wide_case(void)
+{
+    layer L;
+    memset(&L, 0, sizeof L);
+    L.groups = PICK(1, 1, 2);
+    const int32_t cg = PICK(4, 8, 5), og = PICK(3, 8);
+    L.c = cg * L.groups;
+    L.co = og * L.groups;
+    L.kh = L.kw = PICK(1, 3);
+    L.sh = L.sw = PICK(1, 2);
+    L.dh = L.dw = 1;
+    L.h = rnd(1, 5);
+    L.w = PICK(64, 65, 127, 128, 129, 200, rnd(60, 260));
+    L.pt = L.pb = L.pl = L.pr = L.kh / 2;
+    L.ho = (L.h + L.pt + L.pb - L.kh) / L.sh + 1;
+    L.wo = (L.w + L.pl + L.pr - L.kw) / L.sw + 1;
+    L.k = (uint32_t)(cg * L.kh * L.kw);
+    int gran = PICK(FINE, KERNEL), pct = PICK(0, 0, 50, 90);
+    snprintf(L.what, sizeof L.what, "wide %dx%dx%d -> %d k%dx%d s%d g%d", L.c, L.h, L.w, L.co,
+             L.kh, L.kw, L.sh, L.groups);
+    finish_layer(&L, gran, pct);
+}
+
 static void fc_case(void)
 {
     layer L;
     memset(&L, 0, sizeof L);
     L.fc = 1;
     L.k = (uint32_t)PICK(1, 3, 4, 5, 15, 16, 17, 63, 64, 65, 255, 256, 257, 700, 1030);
-    L.co = PICK(1, 2, 15, 16, 17, 33, 64, 65, 130);
+    L.co = PICK(1, 2, 15, 16, 17, 33, 64, 65, 130, 257, 600); /* CSC slabs: 256 rows */
     L.c = (int32_t)L.k;
     L.kh = L.kw = L.groups = 1;
     int gran = PICK(FINE, FILTER, NM), pct = sparsity();
@@ -499,6 +565,11 @@ static void maxpool_case(void)
     if (kw > w)
         kw = w;
     int32_t pt = rnd(0, kh - 1), pl = rnd(0, kw - 1), pb = rnd(0, kh - 1), pr = rnd(0, kw - 1);
+    if (rnd(0, 2) == 0 && h >= 2 && w >= 2) { /* the 2x2 stride-2 pool of VGG-style networks */
+        kh = kw = sh = sw = 2;
+        pt = pl = pb = pr = 0;
+        w = rnd(0, 1) ? w : rnd(60, 140);
+    }
     int32_t ho = (h + pt + pb - kh) / sh + 1, wo = (w + pl + pr - kw) / sw + 1;
     if (rnd(0, 1)) { /* ceil mode, while the last window starts inside the input */
         if ((ho * sh - pt < h) && (h + pt + pb - kh) % sh)
@@ -647,11 +718,15 @@ int main(int argc, char **argv)
         add_concat_case(0);
         add_concat_case(1);
     }
+    for (int i = 0; i < cases / 4; i++)
+        dw_case();
+    for (int i = 0; i < cases / 10; i++)
+        wide_case();
     printf("test_kernels_opt: %d layers, %d variant runs; reference output digest %016llx\n",
            cases_run, variants_run, (unsigned long long)digest);
     /* The reference outputs of the default sweep, the same on every architecture (x86-64
      * and aarch64): regenerate when the generator changes. */
     if (!env)
-        CHECK_EQ_I(digest, 0x7673fbbc8ecb8268ull);
+        CHECK_EQ_I(digest, 0x749c104edbd41944ull);
     return check_report("test_kernels_opt");
 }

@@ -14,31 +14,30 @@
 typedef struct ert_rq512 {
     __m512i m, round, lo, hi, zy, alo, ahi;
     __m128i n;
-    int fast;
+    int fast, add_zy;
 } ert_rq512;
 
-static inline ert_rq512 ert_rq512_make(int32_t m, int32_t n, int32_t zy, int32_t lo, int32_t hi,
-                                       int32_t alo, int32_t ahi)
-{
-    ert_rq512 q;
-    q.m = _mm512_set1_epi64(m);
-    q.round = _mm512_set1_epi64((int64_t)1 << (n - 1));
-    q.n = _mm_cvtsi32_si128(n);
-    q.lo = _mm512_set1_epi64((int64_t)lo - zy); /* clamp before adding zy: no overflow */
-    q.hi = _mm512_set1_epi64((int64_t)hi - zy);
-    q.zy = _mm512_set1_epi32(zy);
-    q.fast = alo <= ahi;
-    q.alo = _mm512_set1_epi32(alo);
-    q.ahi = _mm512_set1_epi32(ahi);
-    return q;
-}
-
-/* ... of output channel c of a conv node (bounds from prepare: ert_requant_bounds) */
+/* ... of output channel c of a conv node, from its prepared constants (opt.h: ert_rq_chan) */
 static inline ert_rq512 ert_rq512_channel(const ert_kctx *k, uint32_t c)
 {
-    const ert_opt_node *o = k->opt;
-    return ert_rq512_make(k->node->multiplier[c], k->node->shift[c], o->cv.zy, o->cv.lo,
-                          o->cv.hi, o->rq_alo[c], o->rq_ahi[c]);
+    const ert_rq_chan *r = &k->opt->rq[c];
+    ert_rq512 q;
+    q.fast = r->fast;
+    q.add_zy = r->zy != 0; /* 0 when prepare folded zy into the rounding term */
+    q.m = _mm512_set1_epi64(r->m);
+    q.round = _mm512_set1_epi64(r->round);
+    q.n = _mm_loadl_epi64((const __m128i *)(const void *)&r->n);
+    q.zy = _mm512_set1_epi32(r->zy);
+    if (q.fast) { /* only the accumulator bounds are read */
+        q.alo = _mm512_set1_epi32(r->alo);
+        q.ahi = _mm512_set1_epi32(r->ahi);
+        q.lo = q.hi = q.alo;
+    } else {
+        q.lo = _mm512_set1_epi64(r->lo);
+        q.hi = _mm512_set1_epi64(r->hi);
+        q.alo = q.ahi = q.zy;
+    }
+    return q;
 }
 
 static inline __m512i ert_rq512_half(const ert_rq512 *q, __m512i acc_low_dwords)
@@ -54,9 +53,12 @@ static inline __m512i ert_rq512_half_fast(const ert_rq512 *q, __m512i acc_low_dw
     return _mm512_sra_epi64(_mm512_add_epi64(v, q->round), q->n);
 }
 
-/* 16 int32 accumulators -> 16 int8 outputs in lane order */
+/* 16 int32 accumulators -> 16 int8 outputs in lane order. The low dwords of the even and
+ * odd 64-bit results are merged by one vpermt2d. */
 static inline __m128i ert_rq512_apply(const ert_rq512 *q, __m512i acc)
 {
+    const __m512i merge = _mm512_set_epi32(30, 14, 28, 12, 26, 10, 24, 8, 22, 6, 20, 4, 18, 2,
+                                           16, 0);
     __m512i ev, od;
     if (q->fast) {
         acc = _mm512_min_epi32(_mm512_max_epi32(acc, q->alo), q->ahi);
@@ -66,8 +68,10 @@ static inline __m128i ert_rq512_apply(const ert_rq512 *q, __m512i acc)
         ev = ert_rq512_half(q, acc);
         od = ert_rq512_half(q, _mm512_srli_epi64(acc, 32));
     }
-    __m512i v = _mm512_mask_blend_epi32(0xAAAA, ev, _mm512_slli_epi64(od, 32));
-    return _mm512_cvtepi32_epi8(_mm512_add_epi32(v, q->zy));
+    __m512i v = _mm512_permutex2var_epi32(ev, merge, od);
+    if (q->add_zy)
+        v = _mm512_add_epi32(v, q->zy);
+    return _mm512_cvtepi32_epi8(v);
 }
 
 /* Where the 16 lanes of each vector of a tile go in an output channel: runs of lanes that land
@@ -78,6 +82,7 @@ static inline __m128i ert_rq512_apply(const ert_rq512 *q, __m512i acc)
 #define ERT_MAX_RUNS (ERT_MAX_TILE_VECS * 17)
 typedef struct ert_vecpos {
     int nvec;
+    int simple;                            /* one run per vector: run v is vector v's */
     uint16_t first[ERT_MAX_TILE_VECS + 1]; /* runs of vector v: [first[v], first[v + 1]) */
     __mmask16 mask[ERT_MAX_RUNS];
     ptrdiff_t at[ERT_MAX_RUNS];
@@ -86,6 +91,7 @@ typedef struct ert_vecpos {
 static inline void ert_vecpos_init(ert_vecpos *vp, const ert_conv_plan *cv, const ert_tile *t)
 {
     vp->nvec = (int)((t->p1 - t->p0 + 15) / 16);
+    vp->simple = cv->wq == cv->wo;
     int nr = 0;
     for (int v = 0; v < vp->nvec; v++) {
         vp->first[v] = (uint16_t)nr;
@@ -116,6 +122,10 @@ static inline void ert_vecpos_init(ert_vecpos *vp, const ert_conv_plan *cv, cons
  * the tile end and in discarded columns are masked off. */
 static inline void ert_store16(int8_t *yc, __m128i r, const ert_vecpos *vp, int v)
 {
+    if (vp->simple) { /* 1x1 layers and the like: no loop over runs */
+        _mm_mask_storeu_epi8((void *)(yc + vp->at[v]), vp->mask[v], r);
+        return;
+    }
     for (int i = vp->first[v]; i < vp->first[v + 1]; i++) /* lane 0 address: may precede yc */
         _mm_mask_storeu_epi8((void *)((uintptr_t)yc + (uintptr_t)vp->at[i]), vp->mask[i], r);
 }

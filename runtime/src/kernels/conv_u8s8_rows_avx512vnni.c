@@ -41,12 +41,17 @@ channel_tile(const ert_kctx *k, ert_tile *t, const ert_vecpos *vp, uint32_t c, c
     __m512i a00 = _mm512_set1_epi32(o->bias_corr[c]), a01 = a00, a02 = a00, a03 = a00;
     __m512i a10 = a00, a11 = a00, a12 = a00, a13 = a00, a20 = a00, a21 = a00, a22 = a00;
     __m512i a23 = a00, a30 = a00, a31 = a00, a32 = a00, a33 = a00;
+/* The inputs shifted by 1, 2, 3 bytes come from two loads and in-register shifts
+ * (vpalignr works within 128-bit lanes: t supplies each lane's next 16 bytes): 4 loads at
+ * x + 0..3, each splitting a cache line, cost twice the load slots. */
 #define GROUP(g, x, w)                                                                 \
     {                                                                                  \
-        a##g##0 = _mm512_dpbusd_epi32(a##g##0, _mm512_loadu_si512(x), w);              \
-        a##g##1 = _mm512_dpbusd_epi32(a##g##1, _mm512_loadu_si512(x + 1), w);          \
-        a##g##2 = _mm512_dpbusd_epi32(a##g##2, _mm512_loadu_si512(x + 2), w);          \
-        a##g##3 = _mm512_dpbusd_epi32(a##g##3, _mm512_loadu_si512(x + 3), w);          \
+        const __m512i c0_ = _mm512_loadu_si512(x);                                     \
+        const __m512i t_ = _mm512_alignr_epi32(_mm512_loadu_si512((x) + 64), c0_, 4);  \
+        a##g##0 = _mm512_dpbusd_epi32(a##g##0, c0_, w);                                \
+        a##g##1 = _mm512_dpbusd_epi32(a##g##1, _mm512_alignr_epi8(t_, c0_, 1), w);     \
+        a##g##2 = _mm512_dpbusd_epi32(a##g##2, _mm512_alignr_epi8(t_, c0_, 2), w);     \
+        a##g##3 = _mm512_dpbusd_epi32(a##g##3, _mm512_alignr_epi8(t_, c0_, 3), w);     \
     }
 #define ENTRY(i)                                                          \
     {                                                                     \

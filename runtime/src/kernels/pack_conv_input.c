@@ -8,6 +8,9 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 /* 16 bytes at a time with the compiler's generic vectors (SSE2 / NEON code, no flags) */
 typedef uint8_t ert_u8x16 __attribute__((vector_size(16)));
@@ -69,6 +72,7 @@ static void column_range(const ert_conv_plan *cv, int32_t rx, int32_t *lo, int32
 }
 
 #define GATHER_CHUNK 256 /* columns gathered at a time for stride 2 */
+#define FILL_MAX 4096    /* zero-point row for the missing channels of a quad (>= GATHER_CHUNK) */
 
 static int plane_used(const ert_conv_plan *cv, int32_t ry, int32_t rx)
 {
@@ -238,12 +242,71 @@ static uint8_t interleave4(uint8_t *row, const int8_t *const src[4], int32_t n, 
 #endif
 }
 
+#if defined(__x86_64__)
+/* The same with AVX-512BW, 64 positions at a time: only the VNNI kernels read q4 layouts, so
+ * the hosts that pack one run it (the caller checks). Bytes are interleaved within 128-bit
+ * lanes, then the lanes transposed 4 x 4 (vshufi64x2) into position order; a tail goes
+ * through masked loads (zero point) and stores. */
+__attribute__((target("avx512f,avx512bw"))) static uint8_t
+interleave4_avx512(uint8_t *row, const int8_t *const src[4], int32_t n, uint8_t xr, int8_t zx)
+{
+    const __m512i vx = _mm512_set1_epi8((char)xr), vz = _mm512_set1_epi8(zx);
+    __mmask64 any = 0;
+    for (int32_t qx = 0; qx < n; qx += 64) {
+        const int32_t left = n - qx;
+        const __mmask64 m = left >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << left) - 1;
+        __m512i v[4];
+        for (int j = 0; j < 4; j++) {
+            const __m512i raw = _mm512_mask_loadu_epi8(vz, m, src[j] + qx);
+            any |= _mm512_cmpneq_epi8_mask(raw, vz);
+            v[j] = _mm512_xor_si512(raw, vx);
+        }
+        const __m512i ab_lo = _mm512_unpacklo_epi8(v[0], v[1]);
+        const __m512i ab_hi = _mm512_unpackhi_epi8(v[0], v[1]);
+        const __m512i cd_lo = _mm512_unpacklo_epi8(v[2], v[3]);
+        const __m512i cd_hi = _mm512_unpackhi_epi8(v[2], v[3]);
+        /* r_i, 128-bit lane L: positions 16 L + 4 i .. + 3 */
+        const __m512i r0 = _mm512_unpacklo_epi16(ab_lo, cd_lo);
+        const __m512i r1 = _mm512_unpackhi_epi16(ab_lo, cd_lo);
+        const __m512i r2 = _mm512_unpacklo_epi16(ab_hi, cd_hi);
+        const __m512i r3 = _mm512_unpackhi_epi16(ab_hi, cd_hi);
+        const __m512i t0 = _mm512_shuffle_i64x2(r0, r1, 0x44); /* r0.L0 r0.L1 r1.L0 r1.L1 */
+        const __m512i t1 = _mm512_shuffle_i64x2(r2, r3, 0x44);
+        const __m512i t2 = _mm512_shuffle_i64x2(r0, r1, 0xEE); /* r0.L2 r0.L3 r1.L2 r1.L3 */
+        const __m512i t3 = _mm512_shuffle_i64x2(r2, r3, 0xEE);
+        const __m512i out[4] = {_mm512_shuffle_i64x2(t0, t1, 0x88),
+                                _mm512_shuffle_i64x2(t0, t1, 0xDD),
+                                _mm512_shuffle_i64x2(t2, t3, 0x88),
+                                _mm512_shuffle_i64x2(t2, t3, 0xDD)};
+        uint8_t *dst = row + 4 * (size_t)qx;
+        for (int i = 0; i < 4; i++) { /* output vector i: positions qx + 16 i .. + 15 */
+            const int32_t bytes = 4 * (left - 16 * i);
+            if (bytes <= 0)
+                break;
+            const __mmask64 sm = bytes >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << bytes) - 1;
+            _mm512_mask_storeu_epi8(dst + 64 * i, sm, out[i]);
+        }
+    }
+    return any != 0;
+}
+#endif
+
 uint64_t ert_pack_q4(const ert_kctx *k, uint32_t begin, uint32_t end)
 {
     const ert_conv_plan *cv = &k->opt->cv;
     const uint8_t pad = (uint8_t)((uint8_t)cv->zx ^ cv->xor8), xr = cv->xor8;
     const int8_t zx = (int8_t)cv->zx;
     const size_t hw = (size_t)cv->h * (size_t)cv->w;
+#if defined(__x86_64__)
+    const int wide = ert_isa_supported(ERT_ISA_AVX512VNNI);
+#define INTERLEAVE4(row, rows, n) \
+    (wide ? interleave4_avx512(row, rows, n, xr, zx) : interleave4(row, rows, n, xr, zx))
+#else
+#define INTERLEAVE4(row, rows, n) interleave4(row, rows, n, xr, zx)
+#endif
+    int8_t fill[FILL_MAX]; /* zero points: the missing channels of a last quad */
+    if (cv->cin_g % 4)
+        memset(fill, zx, sizeof fill);
     for (uint32_t qi = begin; qi < end; qi++) {
         int32_t g = (int32_t)qi / cv->cq_g, cq = (int32_t)qi % cv->cq_g;
         int32_t nch = cv->cin_g - 4 * cq < 4 ? cv->cin_g - 4 * cq : 4;
@@ -261,28 +324,38 @@ uint64_t ert_pack_q4(const ert_kctx *k, uint32_t begin, uint32_t end)
                 for (int32_t qy = 0; qy < cv->hq; qy++) {
                     uint8_t *row = plane + (size_t)qy * (size_t)cv->wq * 4;
                     int32_t iy = qy * cv->sh + ry - cv->pt;
-                    memset(row, pad, (size_t)cv->wq * 4);
-                    if (iy < 0 || iy >= cv->h)
-                        continue;
+                    /* quads of fewer than 4 channels (3-channel images) interleave rows of
+                       zero points in place of the missing channels */
+                    const int fast = lo < hi && (cv->sw == 2 || (cv->sw == 1 &&
+                                                 (nch == 4 || hi - lo <= FILL_MAX)));
+                    if (iy < 0 || iy >= cv->h || !fast) {
+                        memset(row, pad, (size_t)cv->wq * 4);
+                        if (iy < 0 || iy >= cv->h)
+                            continue;
+                    } else { /* the interleave below writes columns [lo, hi) */
+                        pad_bytes(row, pad, 4 * lo);
+                        pad_bytes(row + 4 * (size_t)hi, pad, 4 * (cv->wq - hi));
+                    }
                     uint8_t nz = 0;
-                    if (cv->sw == 1 && nch == 4 && lo < hi) {
+                    if (fast && cv->sw == 1) {
                         /* channel rows, shifted so that index qx is input column qx + rx - pl */
                         const int8_t *rows[4];
                         for (int32_t j = 0; j < 4; j++)
-                            rows[j] = src + (size_t)j * hw + (size_t)iy * (size_t)cv->w +
-                                      (size_t)(lo + rx - cv->pl);
-                        nz = interleave4(row + 4 * (size_t)lo, rows, hi - lo, xr, zx);
-                    } else if (cv->sw == 2 && nch == 4 && lo < hi) {
+                            rows[j] = j >= nch ? fill
+                                               : src + (size_t)j * hw + (size_t)iy * (size_t)cv->w +
+                                                     (size_t)(lo + rx - cv->pl);
+                        nz = INTERLEAVE4(row + 4 * (size_t)lo, rows, hi - lo);
+                    } else if (fast) { /* stride 2 */
                         int8_t tmp[4][GATHER_CHUNK];
                         for (int32_t q = lo; q < hi; q += GATHER_CHUNK) {
                             int32_t m = hi - q < GATHER_CHUNK ? hi - q : GATHER_CHUNK;
-                            const int8_t *rows[4];
-                            for (int32_t j = 0; j < 4; j++) {
+                            const int8_t *rows[4] = {fill, fill, fill, fill};
+                            for (int32_t j = 0; j < nch; j++) {
                                 gather2(tmp[j], src + (size_t)j * hw + (size_t)iy * (size_t)cv->w +
                                                     (size_t)(2 * q + rx - cv->pl), m);
                                 rows[j] = tmp[j];
                             }
-                            nz |= interleave4(row + 4 * (size_t)q, rows, m, xr, zx);
+                            nz |= INTERLEAVE4(row + 4 * (size_t)q, rows, m);
                         }
                     } else {
                         for (int32_t j = 0; j < nch; j++) {
@@ -302,4 +375,4 @@ uint64_t ert_pack_q4(const ert_kctx *k, uint32_t begin, uint32_t end)
     }
     return 0;
 }
-
+#undef INTERLEAVE4
