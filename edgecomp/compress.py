@@ -204,7 +204,9 @@ def compress(model_path: str | Path, opts: CompressOptions,
                          **({"weight_bits": wbits} if wbits else {})},
         **({"sharing": storage.sharing_metadata(shared)} if shared else {}),
         "layers": {n.name: {"source_nodes": list(n.source)} for n in graph.nodes},
-        "passes": passes,
+        # what ran, without its timings: the same inputs give a byte-identical file (the
+        # timings are in CompressResult.passes and the compression report)
+        "passes": [{k: v for k, v in p.items() if k != "seconds"} for p in passes],
         **({"pruning": pruning_stage.metadata(pruned)} if pruned else {}),
     }
     if given:  # a quantized source (TFLite): its own scales, no calibration

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from edgecomp.compress import CompressOptions, compress
+from edgecomp.compress import CompressOptions, compress, compress_to_file
 from edgecomp.datasets import bundled_digits, read_labels
 from edgecomp.errors import EdgecompError
 from edgecomp.packed import write_ecm
@@ -144,3 +144,15 @@ def test_cli_granularities_and_std_rule(tmp_path):
     # whole 3x3 kernels are zero (int8 rounding may zero a few more single weights)
     zero_kernels = (kernels == 0).all(axis=2).mean()
     assert 0 < zero_kernels == pytest.approx(meta["res_a_conv"][2], abs=1e-4)
+
+
+def test_compress_is_deterministic_byte_for_byte(tmp_path):
+    """The same model, images and options give the same file (timings stay out of it), so a
+    deployed model can be identified by its hash."""
+    b = bundled_digits()
+    opts = CompressOptions(calib_dir=b.calib_dir, preprocess=b.preprocess, prune=0.5,
+                           reconstruct=True, share_bits=5, huffman=True, show_progress=False)
+    first = compress_to_file(b.onnx, tmp_path / "a.ecm", opts)
+    compress_to_file(b.onnx, tmp_path / "b.ecm", opts)
+    assert (tmp_path / "a.ecm").read_bytes() == (tmp_path / "b.ecm").read_bytes()
+    assert all("seconds" in p for p in first.passes)          # the timings are still reported
