@@ -11,15 +11,7 @@
  * read even[ox], odd[ox], even[ox + 1]. acc = bias - zoff * sum(w) + sum(u * w) is exact
  * (prepare_conv.c), requantized as every VNNI kernel (avx512_util.h). */
 #if defined(__x86_64__)
-#include <immintrin.h>
-
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))), \
-                             apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512bw,avx512vl,avx512vnni")
-#endif
+#include "avx512_vnni_begin.h"
 
 #include "avx512_util.h"
 
@@ -193,11 +185,7 @@ uint64_t ert_conv_u8s8_dw3x3_avx512vnni(const ert_kctx *k, uint32_t begin, uint3
     return ert_static_exec(o, begin, end) - skipped;
 }
 
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#endif
+#include "avx512_vnni_end.h"
 #else
 typedef int ert_no_avx512_dw3x3; /* not an x86-64 build */
 #endif

@@ -5,15 +5,7 @@
  * which suits depthwise convolutions (one input channel per output) and very sparse layers.
  * The 4 phases are requantized separately and interleaved back into position order. */
 #if defined(__x86_64__)
-#include <immintrin.h>
-
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))), \
-                             apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512bw,avx512vl,avx512vnni")
-#endif
+#include "avx512_vnni_begin.h"
 
 #include "avx512_util.h"
 
@@ -154,11 +146,7 @@ uint64_t ert_conv_u8s8_planar_avx512vnni(const ert_kctx *k, uint32_t begin, uint
     }
 }
 
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#endif
+#include "avx512_vnni_end.h"
 #else
 typedef int ert_no_avx512_planar; /* not an x86-64 build */
 #endif

@@ -6,15 +6,7 @@
  * of the blocks (their output is constant); a channel quad whose input window is all zero
  * point skips its blocks for the tile (adding back zoff * its weights). */
 #if defined(__x86_64__)
-#include <immintrin.h>
-
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))), \
-                             apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512bw,avx512vl,avx512vnni")
-#endif
+#include "avx512_vnni_begin.h"
 
 #include "avx512_util.h"
 
@@ -166,11 +158,7 @@ uint64_t ert_conv_u8s8_q4_dense_avx512vnni(const ert_kctx *k, uint32_t begin, ui
     return ert_static_exec(o, begin, end) - skipped;
 }
 
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#endif
+#include "avx512_vnni_end.h"
 #else
 typedef int ert_no_avx512_q4_dense; /* not an x86-64 build */
 #endif

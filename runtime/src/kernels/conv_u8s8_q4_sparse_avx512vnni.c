@@ -4,15 +4,7 @@
  * block - most of them in a pruned layer - costs nothing. Tiles of 16..256 positions keep up
  * to 16 accumulators in registers. */
 #if defined(__x86_64__)
-#include <immintrin.h>
-
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))), \
-                             apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512bw,avx512vl,avx512vnni")
-#endif
+#include "avx512_vnni_begin.h"
 
 #include "avx512_util.h"
 
@@ -179,11 +171,7 @@ uint64_t ert_conv_u8s8_q4_sparse_avx512vnni(const ert_kctx *k, uint32_t begin, u
     }
 }
 
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#endif
+#include "avx512_vnni_end.h"
 #else
 typedef int ert_no_avx512_q4_sparse; /* not an x86-64 build */
 #endif

@@ -7,15 +7,7 @@
  * kernel, pruned away is simply absent (vector and kernel granularity). Accumulator j, lane i
  * holds position 4i + j; the 4 are requantized and interleaved as in the phase kernel. */
 #if defined(__x86_64__)
-#include <immintrin.h>
-
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))), \
-                             apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512bw,avx512vl,avx512vnni")
-#endif
+#include "avx512_vnni_begin.h"
 
 #include "avx512_util.h"
 
@@ -162,11 +154,7 @@ uint64_t ert_conv_u8s8_rows_avx512vnni(const ert_kctx *k, uint32_t begin, uint32
     }
 }
 
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#endif
+#include "avx512_vnni_end.h"
 #else
 typedef int ert_no_avx512_rows; /* not an x86-64 build */
 #endif

@@ -3,15 +3,7 @@
  * K) feeds 4 vpdpbusd with 64 weights of each row; the 16 lanes are summed at the end. Memory
  * bound on big layers, and no copy of the weights. acc = bias_corr + sum (x + 128) * w. */
 #if defined(__x86_64__)
-#include <immintrin.h>
-
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))), \
-                             apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512bw,avx512vl,avx512vnni")
-#endif
+#include "avx512_vnni_begin.h"
 
 #include "avx512_util.h"
 
@@ -59,11 +51,7 @@ uint64_t ert_fc_u8s8_dense_avx512vnni(const ert_kctx *k, uint32_t begin, uint32_
     return ert_static_exec(o, begin, end);
 }
 
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#endif
+#include "avx512_vnni_end.h"
 #else
 typedef int ert_no_avx512_fc; /* not an x86-64 build */
 #endif
