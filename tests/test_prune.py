@@ -43,6 +43,28 @@ def test_coarse_groups_are_all_zero_or_all_kept_and_least_salient(gran, target):
     assert res.threshold == pytest.approx(rms[dropped].max())
 
 
+@pytest.mark.parametrize("target", [0.3, 0.9])
+def test_block_groups_are_four_input_channels_at_one_tap(target):
+    """block: w[o, 4j:4j+4, y, x] together (the operand of one vpdpbusd in the q4 layout); a
+    trailing run of fewer channels is its own block."""
+    w = weight((6, 10, 3, 3), seed=3)                 # runs of input channels: 4, 4, 2
+    out, _, res = prune(w, "block", target)
+    runs = [(0, 4), (4, 8), (8, 10)]
+    assert res.groups == 6 * 3 * 3 * len(runs)
+    dropped, rms = [], []
+    for o in range(6):
+        for y in range(3):
+            for x in range(3):
+                for a, b in runs:
+                    g = out[o, a:b, y, x]
+                    assert np.all(g == 0) or np.all(g != 0), "a block is partly pruned"
+                    dropped.append(bool(np.all(g == 0)))
+                    rms.append(float(np.sqrt((w[o, a:b, y, x] ** 2).mean())))
+    dropped, rms = np.array(dropped), np.array(rms)
+    assert dropped.sum() == round(target * res.groups) == res.pruned_groups
+    assert rms[dropped].max() <= rms[~dropped].min()
+
+
 @pytest.mark.parametrize("target", [0.1, 0.37, 0.5, 0.9])
 def test_fine_prunes_exactly_the_smallest_weights(target):
     w = weight((16, 8, 3, 3), seed=1)
@@ -149,7 +171,7 @@ def test_prune_graph_plans_and_errors():
 
 
 @pytest.mark.parametrize("text, message", [
-    ("block", "unknown pruning granularity 'block'"),
+    ("blocks", "unknown pruning granularity 'blocks'"),
     ("4:2", "N:M with 0 < N < M"),
     ("0:4", "N:M with 0 < N < M"),
 ])

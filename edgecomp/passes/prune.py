@@ -8,6 +8,10 @@ as fine pruning. Granularities, i.e. which weights are pruned together as one *g
 - ``vector``: one row of a kernel, the ``kw`` weights ``w[o, c, y, :]``.
 - ``kernel``: one 2-D kernel, the ``kh x kw`` weights ``w[o, c, :, :]``.
 - ``filter``: one whole output channel ``w[o]`` (3-D).
+- ``block``: 4 consecutive input channels at one kernel position, ``w[o, 4j:4j+4, y, x]``
+  (4 consecutive K for Gemm): the operand of one x86 VNNI ``vpdpbusd`` in the runtime's q4
+  layout, so a kept block uses all four lanes of the instruction and a pruned one costs
+  nothing (a trailing run of fewer than 4 channels is one block).
 - ``N:M`` (e.g. ``2:4``): in every run of M consecutive input channels at one kernel position
   (``w[o, c:c+M, y, x]``; consecutive K for Gemm) only the N largest-magnitude weights survive.
   A trailing run shorter than M also keeps at most N, so a layer whose Cg <= N (the first conv
@@ -33,14 +37,14 @@ from ..errors import EdgecompError
 from ..ir import Graph, Node
 
 PRUNABLE = ("Conv", "Gemm")
-GROUPED = ("fine", "vector", "kernel", "filter")
+GROUPED = ("fine", "vector", "kernel", "filter", "block")
 NORMS = ("l2", "l1")
 RULES = ("sparsity", "threshold", "std")
 
 
 @dataclass(frozen=True)
 class Granularity:
-    kind: str       # fine | vector | kernel | filter | nm
+    kind: str       # fine | vector | kernel | filter | block | nm
     n: int = 0      # N of N:M
     m: int = 0      # M of N:M
 
@@ -144,10 +148,11 @@ def group_labels(shape: tuple[int, ...], granularity: Granularity) -> np.ndarray
         ids = np.arange(co * cg).reshape(co, cg, 1, 1)
     elif g.kind == "filter":
         ids = np.arange(co).reshape(co, 1, 1, 1)
-    else:
-        runs = -(-cg // g.m)
+    else:  # block (runs of 4 input channels) and N:M (runs of M) group the same way
+        m = 4 if g.kind == "block" else g.m
+        runs = -(-cg // m)
         pos = np.arange(co * kh * kw).reshape(co, 1, kh, kw)
-        ids = pos * runs + (np.arange(cg) // g.m).reshape(1, cg, 1, 1)
+        ids = pos * runs + (np.arange(cg) // m).reshape(1, cg, 1, 1)
     return np.broadcast_to(ids, shape).copy()
 
 
