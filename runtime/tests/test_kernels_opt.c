@@ -381,6 +381,23 @@ static void finish_layer(layer *L, int gran, int pct)
 
 static int sparsity(void) { return PICK(0, 0, 30, 50, 70, 90, 95, 99, 100); }
 
+/* Random paddings of up to max_pad per side (less than the dilated kernel), grown where the
+ * padded input would be smaller than the kernel; then the output size. */
+static void pad_and_shape(layer *L, int32_t max_pad)
+{
+    int32_t keh = L->dh * (L->kh - 1) + 1, kew = L->dw * (L->kw - 1) + 1;
+    L->pt = rnd(0, keh - 1 < max_pad ? keh - 1 : max_pad);
+    L->pb = rnd(0, keh - 1 < max_pad ? keh - 1 : max_pad);
+    L->pl = rnd(0, kew - 1 < max_pad ? kew - 1 : max_pad);
+    L->pr = rnd(0, kew - 1 < max_pad ? kew - 1 : max_pad);
+    if (L->h + L->pt + L->pb < keh)
+        L->pb += keh - (L->h + L->pt + L->pb);
+    if (L->w + L->pl + L->pr < kew)
+        L->pr += kew - (L->w + L->pl + L->pr);
+    L->ho = (L->h + L->pt + L->pb - keh) / L->sh + 1;
+    L->wo = (L->w + L->pl + L->pr - kew) / L->sw + 1;
+}
+
 static void conv_case(int big)
 {
     layer L;
@@ -403,17 +420,7 @@ static void conv_case(int big)
     L.dw = rnd(0, 2) ? L.dh : PICK(1, 2, 3);
     L.h = big ? PICK(14, 28, 31) : rnd(1, 19);
     L.w = big ? PICK(14, 28, 35) : rnd(1, 23);
-    int32_t keh = L.dh * (L.kh - 1) + 1, kew = L.dw * (L.kw - 1) + 1;
-    L.pt = rnd(0, keh - 1 < 3 ? keh - 1 : 3);
-    L.pb = rnd(0, keh - 1 < 3 ? keh - 1 : 3);
-    L.pl = rnd(0, kew - 1 < 3 ? kew - 1 : 3);
-    L.pr = rnd(0, kew - 1 < 3 ? kew - 1 : 3);
-    if (L.h + L.pt + L.pb < keh)
-        L.pb += keh - (L.h + L.pt + L.pb);
-    if (L.w + L.pl + L.pr < kew)
-        L.pr += kew - (L.w + L.pl + L.pr);
-    L.ho = (L.h + L.pt + L.pb - keh) / L.sh + 1;
-    L.wo = (L.w + L.pl + L.pr - kew) / L.sw + 1;
+    pad_and_shape(&L, 3);
     L.k = (uint32_t)(cg * L.kh * L.kw);
     int gran = rnd(0, N_GRAN - 1), pct = sparsity();
     snprintf(L.what, sizeof L.what, "conv %dx%dx%d -> %d k%dx%d s%dx%d d%dx%d p%d,%d,%d,%d g%d",
@@ -445,17 +452,7 @@ static void dw_case(void)
     L.w = big ? L.h : PICK(1, 2, 15, 16, 17, 31, 32, 33, 47, 48, 49, rnd(1, 70), 1100);
     if (L.w > 1000) /* wider than the portable kernel's row buffers (ERT_DW_MAX_W) */
         L.h = rnd(1, 4);
-    int32_t keh = L.dh * (L.kh - 1) + 1, kew = L.dw * (L.kw - 1) + 1;
-    L.pt = rnd(0, keh - 1 < 2 ? keh - 1 : 2);
-    L.pb = rnd(0, keh - 1 < 2 ? keh - 1 : 2);
-    L.pl = rnd(0, kew - 1 < 2 ? kew - 1 : 2);
-    L.pr = rnd(0, kew - 1 < 2 ? kew - 1 : 2);
-    if (L.h + L.pt + L.pb < keh)
-        L.pb += keh - (L.h + L.pt + L.pb);
-    if (L.w + L.pl + L.pr < kew)
-        L.pr += kew - (L.w + L.pl + L.pr);
-    L.ho = (L.h + L.pt + L.pb - keh) / L.sh + 1;
-    L.wo = (L.w + L.pl + L.pr - kew) / L.sw + 1;
+    pad_and_shape(&L, 2);
     L.k = (uint32_t)(L.kh * L.kw);
     int gran = PICK(FINE, KERNEL, FILTER), pct = PICK(0, 0, 0, 30, 70, 100);
     snprintf(L.what, sizeof L.what, "dw %dx%dx%d -> %d k%dx%d s%dx%d d%dx%d p%d,%d,%d,%d g%d",
