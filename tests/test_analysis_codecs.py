@@ -197,8 +197,10 @@ def test_dct_size_never_exceeds_its_guaranteed_bound(t, k):
     header, chunks = codec.layout(q.shape)
     assert header == enc.header_bytes and chunks.tolist() == enc.chunk_bytes.tolist()
     n, kn, th, tw = codec.geometry(q.shape)
-    if n:  # the guaranteed rate: at most K/64 of the (padded) values, plus the header
-        assert enc.nbytes - enc.header_bytes <= k / 64 * q.shape[1] * th * tw * n * n
+    if n:  # the guaranteed rate: K/64 of the (padded) values, at least one coefficient per
+        # tile (a 7x7 tile at K = 1 keeps its DC: 1 of 49 values), plus the header
+        assert kn == max(1, k * n * n // 64)
+        assert enc.nbytes - enc.header_bytes <= kn * q.shape[1] * th * tw
     out = codec.decode(enc)
     assert out.shape == q.shape and out.dtype == np.int8
     if not n:
