@@ -1,5 +1,6 @@
 """`edgecomp compress` options of the storage stage (edgecomp/storage.py): weight sharing,
-per-layer weight bit widths, the weight encoding policy and Huffman coding."""
+per-layer weight bit widths, the weight encoding policy, Huffman coding and how much metadata
+the file carries."""
 from __future__ import annotations
 
 from .packed.encodings import POLICIES
@@ -22,8 +23,12 @@ def add_storage_args(p) -> None:
     g.add_argument("--huffman", action="store_true",
                    help="Huffman code each weight blob when that makes it smaller "
                    "(decoded at load)")
+    g.add_argument("--metadata", choices=("full", "minimal"), default="full",
+                   help="METADATA section: full provenance (default), or minimal: only the "
+                   "input preprocessing, the source's SHA-256 and the quantization mode")
 
 
 def storage_kwargs(a) -> dict:
     return {"share_bits": a.share_bits, "share_scope": a.share_scope,
-            "weight_bits": a.weight_bits, "encoding": a.encoding, "huffman": a.huffman}
+            "weight_bits": a.weight_bits, "encoding": a.encoding, "huffman": a.huffman,
+            "metadata": a.metadata}

@@ -55,6 +55,7 @@ class CompressOptions:
     weight_bits: int | str | dict[str, int] | None = None  # 8, or "conv=8,fc=6,<layer>=4"
     encoding: str = "auto"                 # auto | dense | rel8 | rel4 | bitmap | block | shared
     huffman: bool = False                  # Huffman code each weight blob when smaller
+    metadata: str = "full"                 # or "minimal": only what running the file needs
     preprocess: dict[str, Any] | None = None
     labels: list[str] | None = None
     show_progress: bool = True
@@ -213,7 +214,26 @@ def compress(model_path: str | Path, opts: CompressOptions,
         qmodel.metadata["quantization"] = {
             "mode": "given", "calibration": "none (the source model's own scales)", "images": 0,
             "requantized_weight_channels": graph.metadata.get("requantized_weight_channels", 0)}
+    qmodel.metadata = metadata_kept(qmodel.metadata, opts.metadata)
     return CompressResult(qmodel, graph, passes, pruned)
+
+
+MINIMAL_METADATA = ("format", "producer", "input")
+
+
+def metadata_kept(meta: dict[str, Any], level: str) -> dict[str, Any]:
+    """``full``: everything (provenance: source, layers, passes, pruning, sharing); ``minimal``:
+    what running the file needs (the input preprocessing) and the source's hash, for boards
+    where the METADATA section's bytes count (docs/compression.md)."""
+    if level == "full":
+        return meta
+    if level != "minimal":
+        raise EdgecompError(f"unknown metadata level {level!r}: use full or minimal")
+    kept = {k: meta[k] for k in MINIMAL_METADATA if k in meta}
+    if "source" in meta:
+        kept["source"] = {"sha256": meta["source"].get("sha256")}
+    kept["quantization"] = {"mode": meta.get("quantization", {}).get("mode")}
+    return kept
 
 
 def _deliverable_outputs(graph: Graph, x: np.ndarray, opts: CompressOptions,

@@ -5,15 +5,18 @@ import sys
 import tomllib
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from edgecomp.compress import CompressOptions, compress, compress_to_file
-from edgecomp.datasets import bundled_digits, read_labels
+from edgecomp.datasets import bundled_digits, load_labeled_folder, read_labels
 from edgecomp.errors import EdgecompError
+from edgecomp.evaluate import runtime_outputs
 from edgecomp.packed import write_ecm
 from edgecomp.packed.reader import load_ecm
 from edgecomp.passes.prune import Granularity, LayerPrune, Rule
 from edgecomp.passes.recipe import Recipe
+from edgecomp.runtime import Runtime
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -156,3 +159,26 @@ def test_compress_is_deterministic_byte_for_byte(tmp_path):
     compress_to_file(b.onnx, tmp_path / "b.ecm", opts)
     assert (tmp_path / "a.ecm").read_bytes() == (tmp_path / "b.ecm").read_bytes()
     assert all("seconds" in p for p in first.passes)          # the timings are still reported
+
+
+def test_minimal_metadata_keeps_what_running_needs(tmp_path):
+    """--metadata minimal drops the provenance (layers, passes, pruning, sharing) and keeps
+    the preprocessing, the source hash and the quantization mode; the weights, graph and every
+    output are those of the full file."""
+    b = bundled_digits()
+    common = dict(calib_dir=b.calib_dir, preprocess=b.preprocess, prune=0.5, share_bits=5,
+                  show_progress=False)
+    full = compress_to_file(b.onnx, tmp_path / "full.ecm", CompressOptions(**common))
+    small = compress_to_file(b.onnx, tmp_path / "small.ecm",
+                             CompressOptions(metadata="minimal", **common))
+    meta = small.qmodel.metadata
+    assert set(meta) == {"format", "producer", "input", "source", "quantization"}
+    assert meta["input"] == full.qmodel.metadata["input"]
+    assert meta["source"]["sha256"] == full.qmodel.metadata["source"]["sha256"]
+    assert (tmp_path / "small.ecm").stat().st_size < (tmp_path / "full.ecm").stat().st_size - 1500
+    x, _, _ = load_labeled_folder(b.test_dir, None, b.preprocess, limit=20)
+    runs = [runtime_outputs(Runtime(tmp_path / f), load_ecm(tmp_path / f), x)
+            for f in ("full.ecm", "small.ecm")]
+    assert np.array_equal(runs[0], runs[1])
+    with pytest.raises(EdgecompError, match="unknown metadata level 'some'"):
+        compress(b.onnx, CompressOptions(metadata="some", **common))
