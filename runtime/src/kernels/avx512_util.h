@@ -137,4 +137,60 @@ static inline int32_t ert_word_sum(int32_t word)
            (int8_t)((word >> 16) & 0xff) + (int8_t)((uint32_t)word >> 24);
 }
 
+/* Epilogue of the phase (planar) and rows kernels for output channel c: acc[g][j] holds, for
+ * the g-th 64 positions of the tile, the sums of positions 64 g + 4 i + j in lane i. With
+ * NG == 1 the kernel ran two banks (groups 0 and 2, both started from bias_corr), folded here.
+ * Adds zoff * zsum (the zero-point correction of skipped inputs), requantizes, interleaves the
+ * four phases back into position order and stores. */
+static inline __attribute__((always_inline)) void
+ert_store_phase_groups(const ert_kctx *k, uint32_t c, const ert_vecpos *vp, const int NG,
+                       __m512i acc[4][4], int32_t zsum)
+{
+    const ert_conv_plan *cv = &k->opt->cv;
+    if (NG == 1) { /* fold the second bank in */
+        const __m512i bias = _mm512_set1_epi32(k->opt->bias_corr[c]);
+        for (int j = 0; j < 4; j++)
+            acc[0][j] = _mm512_add_epi32(acc[0][j], _mm512_sub_epi32(acc[2][j], bias));
+    }
+    const __m512i add = _mm512_set1_epi32(cv->zoff * zsum);
+    const ert_rq512 q = ert_rq512_channel(k, c);
+    int8_t *yc = k->out + (size_t)c * (size_t)cv->ho * (size_t)cv->wo;
+    for (int gi = 0; gi < NG && 4 * gi < vp->nvec; gi++) {
+        /* b_j byte i = position 64 gi + 4 i + j */
+        __m128i b0 = ert_rq512_apply(&q, _mm512_add_epi32(acc[gi][0], add));
+        __m128i b1 = ert_rq512_apply(&q, _mm512_add_epi32(acc[gi][1], add));
+        __m128i b2 = ert_rq512_apply(&q, _mm512_add_epi32(acc[gi][2], add));
+        __m128i b3 = ert_rq512_apply(&q, _mm512_add_epi32(acc[gi][3], add));
+        __m128i lo01 = _mm_unpacklo_epi8(b0, b1), hi01 = _mm_unpackhi_epi8(b0, b1);
+        __m128i lo23 = _mm_unpacklo_epi8(b2, b3), hi23 = _mm_unpackhi_epi8(b2, b3);
+        __m128i r[4] = {_mm_unpacklo_epi16(lo01, lo23), _mm_unpackhi_epi16(lo01, lo23),
+                        _mm_unpacklo_epi16(hi01, hi23), _mm_unpackhi_epi16(hi01, hi23)};
+        for (int v = 0; v < 4 && 4 * gi + v < vp->nvec; v++)
+            ert_store16(yc, r[v], vp, 4 * gi + v);
+    }
+}
+
+/* One output channel over one tile, NG groups of 64 positions; returns the MACs skipped. */
+typedef uint64_t (*ert_phase_tile_fn)(const ert_kctx *, ert_tile *, const ert_vecpos *, uint32_t,
+                                      const int);
+
+/* Tile loop of the phase and rows kernels: every tile of cv->tile = 64 NG positions, every
+ * channel of [begin, end). Inlined with a constant tile_fn, so the channel code is too. */
+static inline __attribute__((always_inline)) uint64_t
+ert_run_phase_tiles(const ert_kctx *k, uint32_t begin, uint32_t end, const int NG,
+                    ert_phase_tile_fn tile_fn)
+{
+    const ert_conv_plan *cv = &k->opt->cv;
+    uint64_t skipped = 0;
+    ert_tile t;
+    ert_vecpos vp;
+    for (size_t p0 = 0; p0 < cv->npos; p0 += (size_t)cv->tile) {
+        ert_tile_begin(&t, cv, p0, begin, end, NG == 1 ? 90 : 50);
+        ert_vecpos_init(&vp, cv, &t);
+        for (uint32_t c = begin; c < end; c++)
+            skipped += tile_fn(k, &t, &vp, c, NG);
+    }
+    return ert_static_exec(k->opt, begin, end) - skipped;
+}
+
 #endif

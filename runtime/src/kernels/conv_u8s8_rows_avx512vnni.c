@@ -101,47 +101,16 @@ channel_tile(const ert_kctx *k, ert_tile *t, const ert_vecpos *vp, uint32_t c, c
 #undef ENTRY
 #undef ENTRY_B
 #undef GROUP
-    if (NG == 1) { /* fold the second bank in */
-        a00 = _mm512_add_epi32(a00, _mm512_sub_epi32(a20, _mm512_set1_epi32(o->bias_corr[c])));
-        a01 = _mm512_add_epi32(a01, _mm512_sub_epi32(a21, _mm512_set1_epi32(o->bias_corr[c])));
-        a02 = _mm512_add_epi32(a02, _mm512_sub_epi32(a22, _mm512_set1_epi32(o->bias_corr[c])));
-        a03 = _mm512_add_epi32(a03, _mm512_sub_epi32(a23, _mm512_set1_epi32(o->bias_corr[c])));
-    }
-    const __m512i acc[4][4] = {{a00, a01, a02, a03}, {a10, a11, a12, a13},
-                               {a20, a21, a22, a23}, {a30, a31, a32, a33}};
-    const __m512i add = _mm512_set1_epi32(cv->zoff * zsum);
-    const ert_rq512 q = ert_rq512_channel(k, c);
-    int8_t *yc = k->out + (size_t)c * (size_t)cv->ho * (size_t)cv->wo;
-    for (int gi = 0; gi < NG && 4 * gi < vp->nvec; gi++) {
-        /* b_j byte i = position 64 gi + 4 i + j */
-        __m128i b0 = ert_rq512_apply(&q, _mm512_add_epi32(acc[gi][0], add));
-        __m128i b1 = ert_rq512_apply(&q, _mm512_add_epi32(acc[gi][1], add));
-        __m128i b2 = ert_rq512_apply(&q, _mm512_add_epi32(acc[gi][2], add));
-        __m128i b3 = ert_rq512_apply(&q, _mm512_add_epi32(acc[gi][3], add));
-        __m128i lo01 = _mm_unpacklo_epi8(b0, b1), hi01 = _mm_unpackhi_epi8(b0, b1);
-        __m128i lo23 = _mm_unpacklo_epi8(b2, b3), hi23 = _mm_unpackhi_epi8(b2, b3);
-        __m128i r[4] = {_mm_unpacklo_epi16(lo01, lo23), _mm_unpackhi_epi16(lo01, lo23),
-                        _mm_unpacklo_epi16(hi01, hi23), _mm_unpackhi_epi16(hi01, hi23)};
-        for (int v = 0; v < 4 && 4 * gi + v < vp->nvec; v++)
-            ert_store16(yc, r[v], vp, 4 * gi + v);
-    }
+    __m512i acc[4][4] = {{a00, a01, a02, a03}, {a10, a11, a12, a13},
+                         {a20, a21, a22, a23}, {a30, a31, a32, a33}};
+    ert_store_phase_groups(k, c, vp, NG, acc, zsum);
     return skipped;
 }
 
 static inline __attribute__((always_inline)) uint64_t
 run(const ert_kctx *k, uint32_t begin, uint32_t end, const int NG)
 {
-    const ert_conv_plan *cv = &k->opt->cv;
-    uint64_t skipped = 0;
-    ert_tile t;
-    ert_vecpos vp;
-    for (size_t p0 = 0; p0 < cv->npos; p0 += (size_t)cv->tile) {
-        ert_tile_begin(&t, cv, p0, begin, end, NG == 1 ? 90 : 50);
-        ert_vecpos_init(&vp, cv, &t);
-        for (uint32_t c = begin; c < end; c++)
-            skipped += channel_tile(k, &t, &vp, c, NG);
-    }
-    return ert_static_exec(k->opt, begin, end) - skipped;
+    return ert_run_phase_tiles(k, begin, end, NG, channel_tile);
 }
 
 uint64_t ert_conv_u8s8_rows_avx512vnni(const ert_kctx *k, uint32_t begin, uint32_t end)
