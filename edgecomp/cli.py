@@ -94,6 +94,11 @@ def cmd_compress(a) -> int:
         except (OSError, ValueError) as e:
             raise EdgecompError(f"--preprocess {a.preprocess}: {e}") from None
         pre = pre.get("input", pre)
+    for option, folder in (("--val", a.val), ("--test", a.test)):
+        # checked before any work: a missing folder must not cost a finished compression,
+        # nor replace an existing output file
+        if folder is not None and not folder.is_dir():
+            raise EdgecompError(f"{option} {folder}: image folder not found")
     sensitivity = a.sensitivity or a.max_drop is not None or a.target_size is not None
     recipe = a.recipe or (a.output.with_suffix(".recipe.toml") if sensitivity else None)
     opts = CompressOptions(calib_dir=a.calib, calib_limit=a.calib_limit,

@@ -108,6 +108,8 @@ def _given_quantization(graph: Graph) -> bool:
 def calibration_images(opts: CompressOptions, pre: dict[str, Any], shape) -> np.ndarray:
     if opts.calib_dir is None:
         raise EdgecompError("calibration images are required (--calib DIR)")
+    if opts.calib_limit < 1:
+        raise EdgecompError(f"--calib-limit must be at least 1, got {opts.calib_limit}")
     paths = list_images(opts.calib_dir)
     if len(paths) > opts.calib_limit:
         # evenly spaced over the folder, not its first names: files named by class (as the

@@ -117,6 +117,22 @@ def test_missing_files_clear_errors(tmp_path):
     assert r.returncode == 2 and "does not exist" in r.stderr
 
 
+def test_bad_compress_options_clear_errors_and_output_kept(tmp_path, packed):
+    good, _ = packed
+    b = bundled_digits()
+    target = tmp_path / "keep.ecm"
+    target.write_bytes(good.read_bytes())
+    base = ("compress", b.onnx, "-o", target, "--calib", b.calib_dir)
+    for extra, message in ((("--test", tmp_path / "nope"), "--test"),
+                           (("--val", tmp_path / "nope"), "--val"),
+                           (("--calib-limit", "0"), "--calib-limit must be at least 1"),
+                           (("--val", b.val_dir, "--sensitivity", "--sweep", "0.5",
+                             "--drop-margin", "-1"), "drop margin must be >= 0")):
+        r = edgecomp(*base, *extra)
+        assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, r
+        assert target.read_bytes() == good.read_bytes()
+
+
 def test_unsupported_op_named_before_any_work(tmp_path):
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 8, 8])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1, 8, 8])

@@ -237,6 +237,8 @@ def choose_for_drop(setup: Setup, curves: dict[str, Curve], max_drop: float,
     validation images a search over many per-layer points happens to get right."""
     if not max_drop >= 0:
         raise EdgecompError(f"max drop must be >= 0, got {max_drop}")
+    if not margin_se >= 0:
+        raise EdgecompError(f"drop margin must be >= 0 standard errors, got {margin_se}")
     index = {name: -1 for name in curves}
     for name, c in curves.items():
         for i, p in enumerate(c.points):
