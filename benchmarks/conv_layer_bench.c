@@ -7,7 +7,8 @@
  *       tests/test_models.c build/native/libedgert.a -lm -o build/native/conv_layer_bench
  *   build/native/conv_layer_bench C HW C_OUT K STRIDE SPARSITY_PCT [GROUPS] [GRAN] [THREADS]
  *
- * GRAN: fine (each weight) or kernel (whole kh x kw kernels). ZEROCH=n in the environment sets
+ * GRAN: fine (each weight), kernel (whole kh x kw kernels) or block (4 input channels at one
+ * tap, the q4 kernels' vpdpbusd operand). ZEROCH=n in the environment sets
  * every n-th input channel to the zero point (zero-activation skipping); ONLY=name runs that
  * variant alone and REPS=n times it n times (for a profiler). */
 #define _POSIX_C_SOURCE 200809L
@@ -35,7 +36,8 @@ int main(int argc, char **argv)
     }
     const int C = atoi(argv[1]), H = atoi(argv[2]), CO = atoi(argv[3]), K = atoi(argv[4]);
     const int S = atoi(argv[5]), pct = atoi(argv[6]), G = argc > 7 ? atoi(argv[7]) : 1;
-    const int kernel_gran = argc > 8 && !strcmp(argv[8], "kernel");
+    const char *gran = argc > 8 ? argv[8] : "fine";
+    const int kernel_gran = !strcmp(gran, "kernel"), block_gran = !strcmp(gran, "block");
     const int threads = argc > 9 ? atoi(argv[9]) : 1;
     const int P = K / 2, HO = (H + 2 * P - K) / S + 1, cg = C / G;
     const uint32_t k = (uint32_t)(cg * K * K);
@@ -47,13 +49,20 @@ int main(int argc, char **argv)
             w[i] = 1;
     }
     for (int o = 0; o < CO; o++)
-        for (int c = 0; c < cg; c++) {
-            int zero = tm_rand(&st, 0, 99) < pct;
-            for (int t = 0; t < K * K; t++) {
-                if (!kernel_gran)
-                    zero = tm_rand(&st, 0, 99) < pct;
-                if (zero)
-                    w[(size_t)o * k + (size_t)c * K * K + t] = 0;
+        for (int c0 = 0; c0 < cg; c0 += 4) {
+            int block_zero[64]; /* per tap, shared by the 4 channels of a block */
+            for (int t = 0; t < K * K && t < 64; t++)
+                block_zero[t] = tm_rand(&st, 0, 99) < pct;
+            for (int c = c0; c < c0 + 4 && c < cg; c++) {
+                int zero = tm_rand(&st, 0, 99) < pct;
+                for (int t = 0; t < K * K; t++) {
+                    if (block_gran)
+                        zero = block_zero[t < 64 ? t : 63];
+                    else if (!kernel_gran)
+                        zero = tm_rand(&st, 0, 99) < pct;
+                    if (zero)
+                        w[(size_t)o * k + (size_t)c * K * K + t] = 0;
+                }
             }
         }
     int32_t *bias = calloc((size_t)CO, 4);
@@ -78,7 +87,7 @@ int main(int argc, char **argv)
     const double macs = (double)CO * HO * HO * k;
     double dense_ms = 0;
     printf("conv %dx%dx%d -> %d, %dx%d stride %d, groups %d, %d%% %s sparse, %d thread(s): "
-           "%.1f M dense MACs\n", C, H, H, CO, K, K, S, G, pct, kernel_gran ? "kernel" : "fine",
+           "%.1f M dense MACs\n", C, H, H, CO, K, K, S, G, pct, gran,
            threads, macs / 1e6);
     for (size_t vi = 0; vi <= ert_variant_count; vi++) { /* the last: the session's choice */
         const ert_variant *v = vi < ert_variant_count ? &ert_variants[vi] : NULL;
