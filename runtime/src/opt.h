@@ -119,6 +119,9 @@ typedef struct ert_conv_plan {
     int32_t *tap_off;         /* [taps] pixel offset of each tap within a channel */
     int32_t *oy_lo, *oy_hi;   /* [kh] output rows where ky lies inside the input */
     int32_t *ox_lo, *ox_hi;   /* [kw] output columns where kx lies inside the input */
+    int32_t ncopies;          /* q4 sparse: copies of the packed input, copy d shifted by d
+                                 positions, so that every tap's load is 64-byte aligned */
+    size_t copy_bytes;        /* bytes of one copy (n_packed * chan_stride) */
     uint8_t *packed;          /* session scratch, written by the pre-step */
     uint32_t *nzpref;         /* [n_packed][hq + 1] rows with a non-zero input, prefix sums */
 } ert_conv_plan;
@@ -228,6 +231,9 @@ int ert_conv_plan_init(ert_opt_node *o, const edgert_model *m, const ert_node *n
 /* The packed layout a kernel reads: q4 or planar, xor8 0 or 0x80, tile positions. */
 void ert_conv_plan_layout(ert_opt_node *o, int q4, uint8_t xor8, int32_t tile);
 uint64_t ert_conv_tap_inb(const ert_conv_plan *cv, int32_t tap);
+/* q4 sparse: rows of a multiple of 16 positions and one shifted copy of the input per tap
+ * column, when that makes every load aligned at little cost (else nothing changes). */
+void ert_conv_plan_align_q4(ert_opt_node *o);
 int ert_conv_prepare_planar(ert_opt_node *o, const edgert_model *m, const ert_node *n);
 /* The AVX-512 planar kernel's per-weight records (after ert_conv_prepare_planar). */
 int ert_conv_prepare_phase_records(ert_opt_node *o, const ert_node *n);

@@ -431,6 +431,8 @@ static int prepare_variant(ert_opt_node *o, const edgert_model *m, const ert_nod
                                           : ert_fc_prepare_dense(o, n, zx, vnni);
     }
     int q4 = v->algo == ERT_ALGO_CONV_Q4_DENSE || v->algo == ERT_ALGO_CONV_Q4_SPARSE;
+    if (v->algo == ERT_ALGO_CONV_Q4_SPARSE)
+        ert_conv_plan_align_q4(o);
     ert_conv_plan_layout(o, q4, vnni ? 0x80 : 0, tile_for(v, o->cv.npos));
     if (vnni && requant_bounds(o, n))
         return -1;

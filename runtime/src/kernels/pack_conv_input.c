@@ -372,6 +372,13 @@ uint64_t ert_pack_q4(const ert_kctx *k, uint32_t begin, uint32_t end)
             }
         }
         prefix(pref, cv->hq);
+        /* copy d holds this quad's positions shifted by d (q4 sparse, aligned loads); past
+           its own region, padding: another unit may be writing the next quad */
+        for (int32_t d = 1; d < cv->ncopies; d++) {
+            uint8_t *cp = dst + (size_t)d * cv->copy_bytes;
+            memcpy(cp, dst + 4 * (size_t)d, cv->chan_stride - 4 * (size_t)d);
+            memset(cp + cv->chan_stride - 4 * (size_t)d, pad, 4 * (size_t)d);
+        }
     }
     return 0;
 }
