@@ -13,6 +13,8 @@ int ert_isa_supported(ert_isa isa)
     case ERT_ISA_AVX512VNNI:
         return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+    case ERT_ISA_AVX512VBMI2:
+        return ert_isa_supported(ERT_ISA_AVX512VNNI) && __builtin_cpu_supports("avx512vbmi2");
 #endif
 #if defined(__aarch64__)
     case ERT_ISA_NEON:
@@ -25,6 +27,7 @@ int ert_isa_supported(ert_isa isa)
 
 const char *ert_isa_name(ert_isa isa)
 {
-    static const char *const names[ERT_ISA_COUNT] = {"c", "avx2", "avx512vnni", "neon"};
+    static const char *const names[ERT_ISA_COUNT] = {"c", "avx2", "avx512vnni",
+                                                            "avx512vbmi2", "neon"};
     return (unsigned)isa < ERT_ISA_COUNT ? names[isa] : "?";
 }

@@ -60,6 +60,7 @@ typedef enum ert_isa {
     ERT_ISA_C = 0,
     ERT_ISA_AVX2,
     ERT_ISA_AVX512VNNI,
+    ERT_ISA_AVX512VBMI2,      /* AVX512VNNI plus VBMI2 (byte expand/compress) */
     ERT_ISA_NEON,
     ERT_ISA_COUNT
 } ert_isa;
@@ -76,6 +77,8 @@ typedef enum ert_algo {
                                  input itself, no pre-step (ert_dw_supported) */
     ERT_ALGO_FC_DENSE,
     ERT_ALGO_FC_CSC,
+    ERT_ALGO_FC_BITMAP,       /* per row and 64 inputs: a bitmap of the non-zero weights and
+                                 the packed non-zeros (ert_fc_prepare_bitmap) */
     ERT_ALGO_ELEMENTWISE      /* MAXPOOL, ADD, CONCAT: no weights, always exact */
 } ert_algo;
 
@@ -189,9 +192,20 @@ typedef struct ert_opt_node {
     uint8_t *csc_row;         /* CSC: row within the slab of each non-zero */
     int8_t *csc_w;
     uint8_t *fc_x;            /* session scratch: u8 input quads (VNNI) */
+    uint64_t *fc_live;        /* session scratch (bitmap): bit j, a non-zero-point input in
+                                 chunk j */
     uint32_t *fc_nzk;         /* session scratch: non-zero input positions (CSC) */
     int32_t *fc_nzd;          /*                   and x - zx there */
     uint32_t *fc_nnz;         /*                   and how many */
+    uint32_t bm_nch;          /* bitmap: chunks of 64 inputs per row, (K + 63) / 64 */
+    int32_t bm_zoff;          /* bitmap: packed value of a zero input, zx + 128 */
+    uint64_t *bm_mask;        /* bitmap: [c_out][bm_nch] bit i: input 64 j + i has a non-zero
+                                 weight */
+    uint64_t *bm_start;       /* bitmap: [c_out + 1] first packed non-zero of each row */
+    int8_t *bm_val;           /* bitmap: the non-zero weights, row by row in input order */
+    int16_t *bm_csum;         /* bitmap: [c_out][bm_nch] sum of the chunk's weights, added back
+                                 (times bm_zoff) for an all-zero-point chunk; NULL if
+                                 bm_zoff == 0 */
     /* ADD / CONCAT (portable): exact tables built at prepare */
     int64_t *add_ta, *add_tb; /* [256] by (uint8)a: (a - za) * M_a; (b - zb) * M_b + 2^(S-1) */
     int8_t *cat_lut;          /* [n_inputs][256] by (uint8)x: input j requantized */
@@ -247,6 +261,7 @@ int ert_dw_supported(const ert_conv_plan *cv, ert_isa isa);
 int ert_conv_prepare_dw(ert_opt_node *o, const ert_node *n, int vnni);
 int ert_fc_prepare_dense(ert_opt_node *o, const ert_node *n, int32_t zx, int vnni);
 int ert_fc_prepare_csc(ert_opt_node *o, const ert_node *n);
+int ert_fc_prepare_bitmap(ert_opt_node *o, const ert_node *n, int32_t zx);
 /* Weight w[c][k] of a dense or rel8 node, row by row: calls fn(arg, k, w) for non-zeros. */
 typedef void (*ert_weight_fn)(void *arg, uint32_t k, int8_t w);
 void ert_each_weight(const ert_node *n, uint32_t c, ert_weight_fn fn, void *arg);
@@ -261,6 +276,7 @@ void *ert_opt_alloc(ert_opt_node *o, size_t bytes);
 uint64_t ert_pack_planar(const ert_kctx *k, uint32_t begin, uint32_t end);
 uint64_t ert_pack_q4(const ert_kctx *k, uint32_t begin, uint32_t end);
 uint64_t ert_fc_pack_u8(const ert_kctx *k, uint32_t begin, uint32_t end);
+uint64_t ert_fc_pack_u8_live(const ert_kctx *k, uint32_t begin, uint32_t end);
 uint64_t ert_fc_gather_nonzero(const ert_kctx *k, uint32_t begin, uint32_t end);
 
 uint64_t ert_conv_s8_planar_c(const ert_kctx *k, uint32_t begin, uint32_t end);
@@ -277,6 +293,7 @@ uint64_t ert_fc_s8_dense_c(const ert_kctx *k, uint32_t begin, uint32_t end);
 uint64_t ert_fc_s8_dense_neon(const ert_kctx *k, uint32_t begin, uint32_t end);
 uint64_t ert_fc_u8s8_dense_avx512vnni(const ert_kctx *k, uint32_t begin, uint32_t end);
 uint64_t ert_fc_s8_csc_c(const ert_kctx *k, uint32_t begin, uint32_t end);
+uint64_t ert_fc_u8s8_bitmap_avx512vbmi2(const ert_kctx *k, uint32_t begin, uint32_t end);
 /* ops without weights (units as their reference kernels) */
 uint64_t ert_maxpool_s8_c(const ert_kctx *k, uint32_t begin, uint32_t end);
 uint64_t ert_maxpool_s8_avx512(const ert_kctx *k, uint32_t begin, uint32_t end);

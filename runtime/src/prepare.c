@@ -44,6 +44,8 @@ const ert_variant ert_variants[] = {
 #if defined(__x86_64__)
     {"fc_u8s8_dense_avx512vnni", ERT_OP_FC, ERT_ALGO_FC_DENSE, ERT_ISA_AVX512VNNI,
      ert_fc_u8s8_dense_avx512vnni},
+    {"fc_u8s8_bitmap_avx512vbmi2", ERT_OP_FC, ERT_ALGO_FC_BITMAP, ERT_ISA_AVX512VBMI2,
+     ert_fc_u8s8_bitmap_avx512vbmi2},
 #endif
     {"fc_s8_csc_c", ERT_OP_FC, ERT_ALGO_FC_CSC, ERT_ISA_C, ert_fc_s8_csc_c},
     {"maxpool_s8_c", ERT_OP_MAXPOOL, ERT_ALGO_ELEMENTWISE, ERT_ISA_C, ert_maxpool_s8_c},
@@ -315,13 +317,16 @@ static const ert_variant *choose(const edgert_model *m, const ert_opt_node *o,
         else
             v = find(ERT_OP_CONV, ERT_ALGO_CONV_PLANAR, isa);
     } else {
-        /* Units of ~0.5 ns, fitted to fc_u8s8_dense_avx512vnni and fc_s8_csc_c on 4096 and
-         * 25088 x 4096 layers at 90-95% (x86, 1 thread). dense: every weight at SIMD width,
-         * or streaming the weights (~8 bytes a unit from memory, ~16 while they fit a last-level
-         * cache). CSC: ~1.3 units per non-zero weight of a non-zero input (an input whose zero
-         * point is -128 holds only non-negative values, a ReLU's output: about half of it is
-         * exact zeros), and ~9 per column a slab visits (its start offsets, a mispredicted loop
-         * exit). */
+        /* Units of ~0.5 ns, fitted to fc_u8s8_dense_avx512vnni, fc_s8_csc_c and
+         * fc_u8s8_bitmap_avx512vbmi2 on 4096 x 1000, 4096 x 4096 and 25088 x 4096 layers at
+         * 0-99% (x86, 1 thread, benchmarks/fc_layer_bench.c). dense: every weight at SIMD
+         * width, or streaming the weights (~8 bytes a unit from memory, ~16 while they fit a
+         * last-level cache). CSC: ~1.3 units per non-zero weight of a non-zero input (an input
+         * whose zero point is -128 holds only non-negative values, a ReLU's output: about half
+         * of it is exact zeros), and ~9 per column a slab visits (its start offsets, a
+         * mispredicted loop exit). bitmap: ~2.2 units per (row, 64-input chunk), one
+         * vpexpandb + vpdpbusd whatever the chunk's density (measured flat from 90 to 99%), or
+         * streaming its masks and non-zeros, the same bytes per unit as dense. */
         double lanes = isa == ERT_ISA_AVX512VNNI ? 64 : (isa == ERT_ISA_NEON ? 16 : 8);
         double nnz = (double)ert_count_nonzero(n), k = n->k;
         double slabs = (double)((n->c_out + ERT_CSC_SLAB - 1) / ERT_CSC_SLAB);
@@ -331,11 +336,22 @@ static const ert_variant *choose(const edgert_model *m, const ert_opt_node *o,
         if ((double)n->dense_macs / stream > dense)
             dense = (double)n->dense_macs / stream;
         double csc = 1.3 * nnz * act + 9.4 * slabs * k * act;
+        double chunks = (double)n->c_out * (double)((n->k + 63) / 64);
+        double bm_bytes = 8 * chunks + nnz;
+        double bm_stream = bm_bytes <= (double)(32u << 20) ? 16 : 8;
+        double bitmap = 2.2 * chunks;
+        if (bm_bytes / bm_stream > bitmap)
+            bitmap = bm_bytes / bm_stream;
         v = find(ERT_OP_FC, ERT_ALGO_FC_DENSE, isa);
         if (!v)
             v = find(ERT_OP_FC, ERT_ALGO_FC_DENSE, ERT_ISA_C);
-        if (csc < dense)
+        double best = dense;
+        if (csc < best) {
+            best = csc;
             v = find(ERT_OP_FC, ERT_ALGO_FC_CSC, ERT_ISA_C);
+        }
+        if (ert_isa_supported(ERT_ISA_AVX512VBMI2) && bitmap < best)
+            v = find(ERT_OP_FC, ERT_ALGO_FC_BITMAP, ERT_ISA_AVX512VBMI2);
     }
     return v && applicable(v, o, n) ? v : NULL;
 }
@@ -427,6 +443,8 @@ static int prepare_variant(ert_opt_node *o, const edgert_model *m, const ert_nod
     const int vnni = v->isa == ERT_ISA_AVX512VNNI;
     if (n->op == ERT_OP_FC) {
         int32_t zx = m->tensors[n->inputs[0]].zero_point;
+        if (v->algo == ERT_ALGO_FC_BITMAP)
+            return ert_fc_prepare_bitmap(o, n, zx);
         return v->algo == ERT_ALGO_FC_CSC ? ert_fc_prepare_csc(o, n)
                                           : ert_fc_prepare_dense(o, n, zx, vnni);
     }
@@ -466,6 +484,8 @@ static size_t scratch_need(const ert_opt_node *o, const ert_node *n)
     }
     if (o->v->algo == ERT_ALGO_FC_CSC)
         return 8 * (size_t)n->k + 64;
+    if (o->v->algo == ERT_ALGO_FC_BITMAP) /* and the live bits */
+        return (size_t)o->k4 + 8 * (((size_t)o->bm_nch + 63) / 64);
     return ((size_t)o->k4 + 63) & ~(size_t)63;
 }
 
@@ -480,6 +500,8 @@ static void scratch_assign(ert_opt_node *o, const ert_node *n, uint8_t *s)
         o->fc_nnz = (uint32_t *)(void *)(s + 8 * (size_t)n->k);
     } else {
         o->fc_x = s;
+        if (o->v->algo == ERT_ALGO_FC_BITMAP) /* k4 is a multiple of 64 */
+            o->fc_live = (uint64_t *)(void *)(s + o->k4);
     }
 }
 

@@ -110,3 +110,59 @@ int ert_fc_prepare_csc(ert_opt_node *o, const ert_node *n)
     o->weight_bytes = 2 * nnz + 4ull * slabs * (K + 1) + 12ull * n->c_out;
     return 0;
 }
+
+/* Per row, one u64 per 64 inputs whose bit i marks a non-zero weight at input 64 j + i, and
+ * the non-zeros in input order: vpexpandb rebuilds a chunk's 64 weights from the mask and the
+ * next popcount(mask) values. ~K/8 + nnz bytes a row instead of K. The chunk sums let the
+ * kernel skip a chunk whose inputs are all the zero point (only needed when zoff != 0). The
+ * kernel reads the dense VNNI kernel's u8 input and which chunks hold a non-zero-point input
+ * (pre-step ert_fc_pack_u8_live). */
+int ert_fc_prepare_bitmap(ert_opt_node *o, const ert_node *n, int32_t zx)
+{
+    const int32_t zoff = zx + 128;
+    if (fc_accounting(o, n, zoff, 0))
+        return -1;
+    const uint32_t K = n->k, nch = (K + 63) / 64;
+    const uint64_t nnz = o->static_executed;
+    const size_t masks = (size_t)n->c_out * nch;
+    o->bm_nch = nch;
+    o->bm_zoff = zoff;
+    o->bm_mask = ert_opt_alloc(o, sizeof(uint64_t) * masks);
+    o->bm_start = ert_opt_alloc(o, sizeof(uint64_t) * ((size_t)n->c_out + 1));
+    o->bm_val = ert_opt_alloc(o, nnz + 64);
+    o->bm_csum = zoff ? ert_opt_alloc(o, sizeof(int16_t) * masks) : NULL;
+    int8_t *row = malloc((size_t)nch * 64);
+    if (!o->bm_mask || !o->bm_start || !o->bm_val || (zoff && !o->bm_csum) || !row) {
+        free(row);
+        return -1;
+    }
+    memset(row + K, 0, (size_t)nch * 64 - K);
+    uint64_t at = 0;
+    for (uint32_t c = 0; c < n->c_out; c++) {
+        ert_dense_row(n, c, row);
+        o->bm_start[c] = at;
+        for (uint32_t j = 0; j < nch; j++) {
+            uint64_t mask = 0;
+            int32_t sum = 0;
+            for (uint32_t i = 0; i < 64; i++) {
+                const int8_t w = row[64 * j + i];
+                if (w) {
+                    mask |= (uint64_t)1 << i;
+                    o->bm_val[at++] = w;
+                    sum += w;
+                }
+            }
+            o->bm_mask[(size_t)c * nch + j] = mask;
+            if (o->bm_csum) /* |sum| <= 64 * 128 */
+                o->bm_csum[(size_t)c * nch + j] = (int16_t)sum;
+        }
+    }
+    o->bm_start[n->c_out] = at;
+    free(row);
+    o->k4 = nch * 64;
+    o->pre = ert_fc_pack_u8_live;
+    o->pre_units = 1;
+    o->weight_bytes = 8ull * masks + nnz + 8ull * (n->c_out + 1) +
+                      (o->bm_csum ? 2ull * masks : 0) + 12ull * n->c_out;
+    return 0;
+}

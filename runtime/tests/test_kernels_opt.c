@@ -309,7 +309,8 @@ static void check_layer(layer *L)
                      st.executed_macs >= c.both &&
                      st.skipped_zero_weight_macs <= c.in_bounds - c.nz_w;
             /* kernels that walk single weights skip every zero weight */
-            if (v->algo == ERT_ALGO_CONV_PLANAR || v->algo == ERT_ALGO_FC_CSC)
+            if (v->algo == ERT_ALGO_CONV_PLANAR || v->algo == ERT_ALGO_FC_CSC ||
+                v->algo == ERT_ALGO_FC_BITMAP)
                 ok = ok && st.skipped_zero_weight_macs == c.in_bounds - c.nz_w;
             /* the dense kernels leave out only output channels without a non-zero weight */
             if (v->algo == ERT_ALGO_CONV_Q4_DENSE || v->algo == ERT_ALGO_CONV_DW)

@@ -19,6 +19,28 @@ uint64_t ert_fc_pack_u8(const ert_kctx *k, uint32_t begin, uint32_t end)
     return 0;
 }
 
+/* ert_fc_pack_u8, and for the bitmap kernel bit j of fc_live: one of inputs 64 j .. 64 j + 63
+ * differs from the zero point (a scalar test per chunk there, off the vector port the kernel
+ * saturates with vpexpandb). */
+uint64_t ert_fc_pack_u8_live(const ert_kctx *k, uint32_t begin, uint32_t end)
+{
+    ert_fc_pack_u8(k, begin, end);
+    const ert_opt_node *o = k->opt;
+    const uint32_t K = k->node->k;
+    const int8_t *x = k->in[0];
+    const int8_t zx = (int8_t)k->model->tensors[k->node->inputs[0]].zero_point;
+    for (uint32_t j = 0; j < o->bm_nch; j += 64)
+        o->fc_live[j / 64] = 0;
+    for (uint32_t j = 0; j < o->bm_nch; j++) {
+        const uint32_t e = 64 * j + 64 < K ? 64 * j + 64 : K;
+        uint8_t any = 0;
+        for (uint32_t i = 64 * j; i < e; i++)
+            any |= (uint8_t)(x[i] ^ zx);
+        o->fc_live[j / 64] |= (uint64_t)(any != 0) << (j % 64);
+    }
+    return 0;
+}
+
 /* The inputs that differ from the zero point, and x - zx there. */
 uint64_t ert_fc_gather_nonzero(const ert_kctx *k, uint32_t begin, uint32_t end)
 {
