@@ -49,6 +49,8 @@ static void store(const ert_kctx *k, uint32_t c, int64_t acc)
             if ((o->fc_live[j / 64] >> (j % 64)) & 1) {                                       \
                 FOR_ROWS({                                                                    \
                     const uint64_t m = mk[r][j];                                              \
+                    _mm_prefetch((const char *)(p[r] + 512), _MM_HINT_T0);                    \
+                    _mm_prefetch((const char *)(mk[r] + j + 64), _MM_HINT_T0);                \
                     acc[r] = _mm512_dpbusd_epi32(acc[r], xv,                                  \
                                                  _mm512_maskz_expandloadu_epi8(m, p[r]));     \
                     p[r] += _mm_popcnt_u64(m);                                                \
