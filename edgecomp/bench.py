@@ -92,11 +92,13 @@ def _stats(engine, model, threads, times, baseline, extra) -> Measurement:
                        _peak_rss_mb(), baseline, extra)
 
 
-def _edgecomp(path, threads, reps, warmup, kernels) -> Measurement:
+def _edgecomp(path, threads, reps, warmup, kernels, tune_runs=0) -> Measurement:
     from .runtime import Runtime
 
     baseline = _rss_mb()
-    rt = Runtime(path, num_threads=threads, kernels=kernels)
+    t0 = time.perf_counter()
+    rt = Runtime(path, num_threads=threads, kernels=kernels, tune_runs=tune_runs)
+    create_s = time.perf_counter() - t0
     x = np.random.default_rng(0).integers(-128, 128, rt.input_shape).astype(np.int8)
     times = _timed(rt.run, x, reps, warmup)
     rows = rt.layer_stats()
@@ -111,7 +113,8 @@ def _edgecomp(path, threads, reps, warmup, kernels) -> Measurement:
                                                  for r in rows),
              "padding_macs": sum(r["padding_macs"] for r in rows),
              "weight_bytes": sum(r["weight_bytes"] for r in rows),
-             "arena_bytes": rt.arena_bytes, "kernels": kinds, "kernel_set": kernels}
+             "arena_bytes": rt.arena_bytes, "kernels": kinds, "kernel_set": kernels,
+             "tune_runs": tune_runs, "session_create_s": create_s}
     return _stats("edgecomp", path, threads, times, baseline, extra)
 
 
@@ -163,7 +166,7 @@ def _litert(path, threads, reps, warmup) -> Measurement:
 
 
 def measure(engine: str, path: str | os.PathLike, *, threads: int = 1, reps: int = 20,
-            warmup: int = 3, kernels: str = "default") -> Measurement:
+            warmup: int = 3, kernels: str = "default", tune_runs: int = 0) -> Measurement:
     """Time one model in this process (edgecomp: a .ecm; onnxruntime: .onnx; litert:
     .tflite)."""
     if engine not in ENGINES:
@@ -171,7 +174,7 @@ def measure(engine: str, path: str | os.PathLike, *, threads: int = 1, reps: int
     if not Path(path).exists():
         raise EdgecompError(f"{path}: no such model file")
     if engine == "edgecomp":
-        return _edgecomp(str(path), threads, reps, warmup, kernels)
+        return _edgecomp(str(path), threads, reps, warmup, kernels, tune_runs)
     if engine == "onnxruntime":
         return _onnxruntime(path, threads, reps, warmup)
     return _litert(path, threads, reps, warmup)
@@ -179,7 +182,7 @@ def measure(engine: str, path: str | os.PathLike, *, threads: int = 1, reps: int
 
 def measure_isolated(engine: str, path: str | os.PathLike, *, threads: int = 1,
                      reps: int = 20, warmup: int = 3, kernels: str = "default",
-                     timeout: float = 1800) -> Measurement:
+                     tune_runs: int = 0, timeout: float = 1800) -> Measurement:
     """measure() in a fresh Python process, so that peak RSS belongs to this model alone. BLAS
     and OpenMP pools are held to one thread there: idle spinning threads would steal a core
     from the engine under test."""
@@ -187,7 +190,7 @@ def measure_isolated(engine: str, path: str | os.PathLike, *, threads: int = 1,
     root = str(Path(__file__).resolve().parent.parent)
     env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
     cmd = [sys.executable, "-P", "-m", "edgecomp.bench", engine, str(path), str(threads), str(reps),
-           str(warmup), kernels]
+           str(warmup), kernels, str(tune_runs)]
     p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
     if p.returncode != 0:
         raise EdgecompError(f"{engine} on {path} failed: {p.stderr.strip()[-2000:]}")
@@ -233,11 +236,12 @@ def find_source(ecm: str | os.PathLike, metadata: dict[str, Any], suffix: str) -
     return None
 
 
-def layer_rows(path: str | os.PathLike, *, threads: int = 1, reps: int = 5) -> list[dict]:
+def layer_rows(path: str | os.PathLike, *, threads: int = 1, reps: int = 5,
+               tune_runs: int = 0) -> list[dict]:
     """Per node: op, kernel, median time and the MAC counters of edgecomp's runtime."""
     from .runtime import Runtime
 
-    rt = Runtime(path, num_threads=threads)
+    rt = Runtime(path, num_threads=threads, tune_runs=tune_runs)
     x = np.random.default_rng(0).integers(-128, 128, rt.input_shape).astype(np.int8)
     rt.run(x)
     times: dict[int, list[int]] = {}
@@ -252,9 +256,9 @@ def layer_rows(path: str | os.PathLike, *, threads: int = 1, reps: int = 5) -> l
 
 
 def _worker(argv: list[str]) -> None:
-    engine, path, threads, reps, warmup, kernels = argv
+    engine, path, threads, reps, warmup, kernels, tune_runs = argv
     m = measure(engine, path, threads=int(threads), reps=int(reps), warmup=int(warmup),
-                kernels=kernels)
+                kernels=kernels, tune_runs=int(tune_runs))
     print(json.dumps(m.as_dict()))
 
 

@@ -33,6 +33,10 @@ def register(sub) -> None:
     p.add_argument("--tflite", type=Path, help="TFLite model for --vs tflite (default: the "
                    "source named in the metadata when it is a .tflite)")
     p.add_argument("--layers", action="store_true", help="per-layer table of the C runtime")
+    p.add_argument("--tune", type=int, default=0, metavar="N",
+                   help="also run edgecomp with load-time kernel tuning: every candidate "
+                   "kernel of each CONV / FC layer timed N + 1 times at session creation, the "
+                   "fastest kept (same outputs); --layers then shows the tuned choice")
     p.add_argument("--reference", action="store_true",
                    help="also time the reference kernels (EDGERT_KERNELS_REFERENCE)")
     p.add_argument("--json", type=Path, help="write every measurement here")
@@ -69,9 +73,14 @@ def cmd_bench(a) -> int:
         raise EdgecompError(f"{a.model}: no such file")
     if a.threads < 1 or a.reps < 1 or a.warmup < 0:
         raise EdgecompError("--threads and --reps must be >= 1, --warmup >= 0")
+    if not 0 <= a.tune <= 100:
+        raise EdgecompError(f"--tune {a.tune}: give 0 (off) to 100 timed runs per kernel")
     meta = _metadata(a.model)
     kw = dict(threads=a.threads, reps=a.reps, warmup=a.warmup)
     rows = [("edgecomp", measure_isolated("edgecomp", a.model, **kw))]
+    if a.tune:
+        tuned = measure_isolated("edgecomp", a.model, tune_runs=a.tune, **kw)
+        rows.append((f"edgecomp tuned ({tuned.extra['session_create_s']:.1f} s load)", tuned))
     if a.reference:
         rows.append(("edgecomp reference kernels",
                      measure_isolated("edgecomp", a.model, kernels="reference", **kw)))
@@ -102,7 +111,7 @@ def cmd_bench(a) -> int:
               + ", ".join(f"{k} x{n}" for k, n in sorted(e["kernels"].items())))
     if a.layers:
         print(f"\n{'layer':24s} {'op':8s} {'kernel':32s} {'ms':>8s} {'MACs':>10s} {'exec %':>7s}")
-        for r in layer_rows(a.model, threads=a.threads):
+        for r in layer_rows(a.model, threads=a.threads, tune_runs=a.tune):
             pct = 100 * r["executed_macs"] / r["dense_macs"] if r["dense_macs"] else 0.0
             print(f"{r['name'][:24]:24s} {r['op']:8s} {r['kernel'][:32]:32s} {r['ms']:8.3f} "
                   f"{r['dense_macs'] / 1e6:9.2f}M {pct:6.1f}%")

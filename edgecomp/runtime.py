@@ -76,10 +76,14 @@ class Runtime:
 
     def __init__(self, model: str | os.PathLike | bytes | bytearray | memoryview, *,
                  num_threads: int = 1, keep_intermediates: bool = False,
-                 kernels: str = "default") -> None:
+                 kernels: str = "default", tune_runs: int = 0) -> None:
+        """tune_runs > 0: at creation, time every candidate kernel of each CONV / FC layer
+        (tune_runs + 1 runs each, pseudo-random input) and keep the fastest; 0: the per-layer
+        cost model. Outputs are identical either way."""
         if kernels not in KERNEL_SETS:
             raise ValueError(f"kernels must be one of {KERNEL_SETS}, not {kernels!r}")
         self.kernels = kernels
+        self.tune_runs = int(tune_runs)
         self._ffi, self._lib = _native()
         self._model = self._session = self._debug = None
         self._buffer = None  # keeps bytes given to the zero-copy loader alive
@@ -142,6 +146,7 @@ class Runtime:
         opts = ffi.new("edgert_session_options *")
         lib.edgert_session_options_init(opts)
         opts.num_threads = self.num_threads
+        opts.tune_runs = self.tune_runs
         opts.keep_intermediates = int(bool(keep_intermediates))
         opts.kernels = (lib.EDGERT_KERNELS_REFERENCE if self.kernels == "reference"
                         else lib.EDGERT_KERNELS_DEFAULT)

@@ -78,3 +78,43 @@ def test_cli_bench_errors(model_dir, tmp_path, capsys):
     assert find_source(lone, {"source": {"path": "net.onnx"}}, ".onnx") is None
     with pytest.raises(EdgecompError, match="unknown engine"):
         measure("tensorrt", lone)
+
+
+def test_tuned_session_same_outputs_and_a_candidate_kernel(model_dir):
+    """tune_runs: the session times each candidate kernel of the CONV layer and keeps one;
+    outputs stay bit-identical to the cost model's choice and to the reference kernels."""
+    from edgecomp.runtime import Runtime
+    from edgecomp.testing.random_qmodels import random_qmodel
+
+    x = np.random.default_rng(1).integers(-128, 128, (1, 3, 32, 32)).astype(np.int8)
+    with Runtime(model_dir / "net.ecm") as plain, \
+            Runtime(model_dir / "net.ecm", tune_runs=2, num_threads=2) as tuned, \
+            Runtime(model_dir / "net.ecm", kernels="reference") as ref:
+        want = ref.run(x)
+        assert np.array_equal(plain.run(x), want) and np.array_equal(tuned.run(x), want)
+        kernel = [r["kernel"] for r in tuned.layer_stats() if r["op"] == "CONV"][0]
+        assert kernel.startswith("conv_") and "ref" not in kernel
+    for seed in range(3):  # random graphs: every op, several layers to tune at once
+        q = random_qmodel(seed)
+        path = model_dir / f"random{seed}.ecm"
+        save_ecm(q, path)
+        with Runtime(path, tune_runs=1) as tuned, Runtime(path, kernels="reference") as ref:
+            xr = np.random.default_rng(seed).integers(-128, 128, ref.input_shape).astype(np.int8)
+            assert np.array_equal(tuned.run(xr), ref.run(xr))
+
+
+def test_cli_bench_tune(model_dir, capsys):
+    assert main(["bench", str(model_dir / "net.ecm"), "--tune", "1", "--reps", "2",
+                 "--warmup", "0", "--layers"]) == 0
+    text = capsys.readouterr().out
+    assert "edgecomp tuned (" in text and "s load)" in text and "CONV" in text
+    assert main(["bench", str(model_dir / "net.ecm"), "--tune", "101"]) == 2
+    assert "--tune 101" in capsys.readouterr().err
+
+
+def test_tune_runs_out_of_range_is_a_clear_error(model_dir):
+    from edgecomp.errors import RuntimeFailure
+    from edgecomp.runtime import Runtime
+
+    with pytest.raises(RuntimeFailure, match=r"tune_runs = -1 is out of range \[0, 100\]"):
+        Runtime(model_dir / "net.ecm", tune_runs=-1)

@@ -111,10 +111,17 @@ size_t edgert_model_arena_bytes(const edgert_model *model);
 #define EDGERT_KERNELS_DEFAULT 0
 #define EDGERT_KERNELS_REFERENCE 1
 
+#define EDGERT_MAX_TUNE_RUNS 100
+
 typedef struct edgert_session_options {
     int num_threads;         /* 0 or 1: the calling thread only; up to EDGERT_MAX_THREADS */
     int keep_intermediates;  /* nonzero: no arena reuse, every tensor readable after a run */
     int kernels;             /* EDGERT_KERNELS_*; every set gives bit-identical results */
+    int tune_runs;           /* 0: kernels chosen per layer by the cost model. N > 0: at
+                                creation, run the model N + 1 times with each candidate kernel
+                                of every CONV / FC layer (pseudo-random input) and keep the
+                                fastest per layer (same results, a slower creation). At most
+                                EDGERT_MAX_TUNE_RUNS. */
 } edgert_session_options;
 
 void edgert_session_options_init(edgert_session_options *opts);

@@ -226,6 +226,18 @@ typedef struct ert_prepared ert_prepared;
  * ctx[i].opt at it and kernel[i] at its function. scratch: the shared pre-step buffer. */
 edgert_status ert_prepare(const edgert_model *m, int kernels, ert_kctx *ctx,
                           ert_kernel_fn *kernel, ert_prepared **out, char *err, size_t errlen);
+/* The same with a per-node choice (override[i] non-NULL: that variant, when it can run node i;
+ * NULL: the automatic choice), for load-time tuning. */
+edgert_status ert_prepare_with(const edgert_model *m, int kernels,
+                               const ert_variant *const *override, ert_kctx *ctx,
+                               ert_kernel_fn *kernel, ert_prepared **out, char *err,
+                               size_t errlen);
+/* The kernel data of a session (tests: the tuning candidates of its nodes). */
+const ert_prepared *ert_session_prepared(const edgert_session *s);
+/* Kernels worth timing for node i (CONV / FC above ERT_OPT_MIN_MACS): every variant that can
+ * run it, one per algorithm (its best instruction set on this host). Returns the count. */
+int ert_tune_candidates(const edgert_model *m, const ert_prepared *p, uint32_t i,
+                        const ert_variant **out, int max);
 void ert_prepared_free(ert_prepared *p);
 /* Name of the kernel that runs node i. */
 const char *ert_prepared_kernel(const ert_prepared *p, uint32_t i);

@@ -587,8 +587,52 @@ static const char *reference_name(const ert_node *n)
     return n->op < ERT_OP_LIMIT && names[n->op] ? names[n->op] : "?";
 }
 
+/* Rank of an instruction set among those of one algorithm: a variant of a higher one is
+ * the one worth timing. */
+static int isa_rank(ert_isa isa)
+{
+    switch (isa) {
+    case ERT_ISA_C: return 0;
+    case ERT_ISA_AVX2: return 1;
+    case ERT_ISA_AVX512VBMI2: return 3;
+    default: return 2;
+    }
+}
+
+int ert_tune_candidates(const edgert_model *m, const ert_prepared *p, uint32_t i,
+                        const ert_variant **out, int max)
+{
+    const ert_node *n = &m->nodes[i];
+    if ((n->op != ERT_OP_CONV && n->op != ERT_OP_FC) || n->dense_macs < ERT_OPT_MIN_MACS)
+        return 0;
+    int count = 0;
+    for (size_t j = 0; j < ert_variant_count; j++) {
+        const ert_variant *v = &ert_variants[j];
+        if (!applicable(v, &p->nodes[i], n))
+            continue;
+        int k = 0;
+        while (k < count && out[k]->algo != v->algo)
+            k++;
+        if (k < count) { /* same algorithm: keep the higher instruction set */
+            if (isa_rank(v->isa) > isa_rank(out[k]->isa))
+                out[k] = v;
+        } else if (count < max) {
+            out[count++] = v;
+        }
+    }
+    return count;
+}
+
 edgert_status ert_prepare(const edgert_model *m, int kernels, ert_kctx *ctx,
                           ert_kernel_fn *kernel, ert_prepared **out, char *err, size_t errlen)
+{
+    return ert_prepare_with(m, kernels, NULL, ctx, kernel, out, err, errlen);
+}
+
+edgert_status ert_prepare_with(const edgert_model *m, int kernels,
+                               const ert_variant *const *override, ert_kctx *ctx,
+                               ert_kernel_fn *kernel, ert_prepared **out, char *err,
+                               size_t errlen)
 {
     *out = NULL;
     ert_prepared *p = calloc(1, sizeof *p);
@@ -616,7 +660,10 @@ edgert_status ert_prepare(const edgert_model *m, int kernels, ert_kctx *ctx,
         }
         if (reference_accounting(o, m, n))
             goto nomem;
-        const ert_variant *v = kernels == EDGERT_KERNELS_DEFAULT ? choose(m, o, n) : NULL;
+        const ert_variant *v = NULL;
+        if (kernels == EDGERT_KERNELS_DEFAULT)
+            v = override && override[i] && applicable(override[i], o, n) ? override[i]
+                                                                           : choose(m, o, n);
         if (!v)
             continue;
         if (prepare_variant(o, m, n, v))

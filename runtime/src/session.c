@@ -63,6 +63,7 @@ void edgert_session_options_init(edgert_session_options *o)
         o->num_threads = 1;
         o->keep_intermediates = 0;
         o->kernels = EDGERT_KERNELS_DEFAULT;
+        o->tune_runs = 0;
     }
 }
 
@@ -79,6 +80,97 @@ void edgert_session_free(edgert_session *s)
     free(s->kernel);
     free(s->stats);
     free(s);
+}
+
+#define TUNE_MAX_CANDIDATES 8
+
+/* Replace the session's kernel data by a preparation with the per-node choice `pick`. */
+static edgert_status reprepare(edgert_session *s, const ert_kernel_set *set,
+                               const ert_variant *const *pick, char *err, size_t errlen)
+{
+    const edgert_model *m = s->m;
+    ert_prepared_free(s->prep); /* one set of kernel data at a time: no peak of two */
+    s->prep = NULL;
+    for (uint32_t i = 0; i < m->n_nodes; i++) {
+        const ert_node *n = &m->nodes[i];
+        s->kernel[i] = n->w.encoding == EDGERT_WEIGHTS_SPARSE_REL8 ? set->sparse[n->op]
+                                                                   : set->dense[n->op];
+    }
+    return ert_prepare_with(m, EDGERT_KERNELS_DEFAULT, pick, s->ctx, s->kernel, &s->prep, err,
+                            errlen);
+}
+
+/* Load-time tuning: round k runs every layer's k-th candidate kernel (layers with fewer keep
+ * their last), runs + 1 times on a pseudo-random input (the first warms caches and pages up),
+ * and each layer keeps the kernel of its fastest time (pre-step included). Layers time
+ * independently, so rounds = the largest candidate count, not their product. All kernels
+ * give identical outputs: only speed depends on the outcome. */
+static edgert_status tune(edgert_session *s, const ert_kernel_set *set, int runs, char *err,
+                          size_t errlen)
+{
+    const edgert_model *m = s->m;
+    const uint32_t nn = m->n_nodes;
+    const ert_variant **cand = calloc((size_t)nn * TUNE_MAX_CANDIDATES, sizeof *cand);
+    const ert_variant **pick = calloc(nn ? nn : 1, sizeof *pick);
+    const ert_variant **best = calloc(nn ? nn : 1, sizeof *best);
+    uint64_t *best_ns = malloc((nn ? nn : 1) * sizeof *best_ns);
+    int *ncand = calloc(nn ? nn : 1, sizeof *ncand);
+    const ert_tensor *xt = &m->tensors[m->input];
+    int8_t *x = malloc(xt->size ? xt->size : 1);
+    edgert_status st = EDGERT_OK;
+    if (!cand || !pick || !best || !best_ns || !ncand || !x) {
+        st = ert_fail(err, errlen, EDGERT_ERR_NO_MEMORY, "out of memory tuning the kernels");
+        goto done;
+    }
+    uint32_t lcg = 12345u;
+    for (uint32_t i = 0; i < xt->size; i++) {
+        lcg = lcg * 1664525u + 1013904223u;
+        x[i] = (int8_t)(lcg >> 24);
+    }
+    int rounds = 0;
+    for (uint32_t i = 0; i < nn; i++) {
+        ncand[i] = ert_tune_candidates(m, s->prep, i, cand + (size_t)i * TUNE_MAX_CANDIDATES,
+                                       TUNE_MAX_CANDIDATES);
+        best_ns[i] = UINT64_MAX;
+        rounds = ncand[i] > rounds ? ncand[i] : rounds;
+    }
+    if (rounds < 2)
+        goto done; /* nothing to choose between */
+    for (int k = 0; k < rounds; k++) {
+        for (uint32_t i = 0; i < nn; i++)
+            pick[i] = ncand[i] ? cand[(size_t)i * TUNE_MAX_CANDIDATES +
+                                      (size_t)(k < ncand[i] ? k : ncand[i] - 1)]
+                               : NULL;
+        if ((st = reprepare(s, set, pick, err, errlen)) != EDGERT_OK)
+            goto done;
+        for (int r = 0; r <= runs; r++) {
+            if ((st = edgert_session_run(s, x, xt->size, NULL, 0)) != EDGERT_OK) {
+                st = ert_fail(err, errlen, st, "tuning run: %s", s->err);
+                goto done;
+            }
+            for (uint32_t i = 0; r > 0 && i < nn; i++)
+                if (k < ncand[i] && s->stats[i].ns < best_ns[i]) {
+                    best_ns[i] = s->stats[i].ns;
+                    best[i] = pick[i];
+                }
+        }
+    }
+    st = reprepare(s, set, best, err, errlen);
+    s->has_run = 0;
+    for (uint32_t i = 0; i < nn; i++) { /* the stats describe runs of the caller's, not ours */
+        const uint64_t dense = s->stats[i].dense_macs;
+        memset(&s->stats[i], 0, sizeof s->stats[i]);
+        s->stats[i].dense_macs = dense;
+    }
+    s->run_ns = 0;
+done:
+    free(cand);
+    free(pick);
+    free(best);
+    free(best_ns);
+    free(ncand);
+    free(x);
+    return st;
 }
 
 edgert_status edgert_session_create(const edgert_model *m, const edgert_session_options *opts,
@@ -99,6 +191,10 @@ edgert_status edgert_session_create(const edgert_model *m, const edgert_session_
         return ert_fail(err, errlen, EDGERT_ERR_INVALID_ARG,
                         "num_threads = %d is out of range [0, %d]", o.num_threads,
                         EDGERT_MAX_THREADS);
+    if (o.tune_runs < 0 || o.tune_runs > EDGERT_MAX_TUNE_RUNS)
+        return ert_fail(err, errlen, EDGERT_ERR_INVALID_ARG,
+                        "tune_runs = %d is out of range [0, %d]", o.tune_runs,
+                        EDGERT_MAX_TUNE_RUNS);
     const ert_kernel_set *set;
     switch (o.kernels) {
     /* DEFAULT: ert_prepare replaces CONV / FC kernels with optimized ones */
@@ -154,8 +250,6 @@ edgert_status edgert_session_create(const edgert_model *m, const edgert_session_
         edgert_session_free(s);
         return pst;
     }
-    for (uint32_t i = 0; i < m->n_nodes; i++)
-        s->stats[i].kernel = ert_prepared_kernel(s->prep, i);
     if (o.num_threads > 1) {
         s->pool = ert_pool_create(o.num_threads);
         if (!s->pool) {
@@ -164,6 +258,15 @@ edgert_status edgert_session_create(const edgert_model *m, const edgert_session_
                             o.num_threads - 1);
         }
     }
+    if (o.tune_runs > 0 && o.kernels == EDGERT_KERNELS_DEFAULT) {
+        edgert_status tst = tune(s, set, o.tune_runs, err, errlen);
+        if (tst != EDGERT_OK) {
+            edgert_session_free(s);
+            return tst;
+        }
+    }
+    for (uint32_t i = 0; i < m->n_nodes; i++)
+        s->stats[i].kernel = ert_prepared_kernel(s->prep, i);
     *out = s;
     return EDGERT_OK;
 nomem:
@@ -282,6 +385,11 @@ edgert_status edgert_session_output(edgert_session *s, size_t i, int8_t *out, si
         return sess_fail(s, EDGERT_ERR_INVALID_ARG, "output index %zu is out of range [0, %u]",
                          i, s->m->n_outputs - 1);
     return edgert_session_tensor(s, s->m->outputs[i], out, len);
+}
+
+const ert_prepared *ert_session_prepared(const edgert_session *s)
+{
+    return s ? s->prep : NULL;
 }
 
 const char *edgert_session_error(const edgert_session *s)

@@ -257,6 +257,42 @@ static edgert_session *session(const edgert_model *m, int kernels, int threads)
 
 static int variants_run, cases_run;
 
+static int tuned_runs;
+
+/* Load-time tuning (tune_runs): the session keeps one of the layer's candidate kernels and
+ * still gives the reference's outputs, with 1 and 2 threads. */
+static void check_tuned(const edgert_model *m, int8_t *const *x, int8_t *const *want,
+                        int kinds, size_t xn, int8_t *got, size_t yn)
+{
+    for (int threads = 1; threads <= 2; threads++) {
+        edgert_session_options o;
+        edgert_session_options_init(&o);
+        o.num_threads = threads;
+        o.tune_runs = 1;
+        edgert_session *s = NULL;
+        char err[256];
+        CHECK(edgert_session_create(m, &o, &s, err, sizeof err) == EDGERT_OK);
+        if (!s)
+            return;
+        edgert_layer_stats st;
+        CHECK(edgert_session_layer_stats(s, 0, &st) == EDGERT_OK);
+        const ert_variant *cand[8];
+        edgert_session *plain = session(m, EDGERT_KERNELS_DEFAULT, 1);
+        int nc = plain ? ert_tune_candidates(m, ert_session_prepared(plain), 0, cand, 8) : 0;
+        int found = nc == 0;
+        for (int i = 0; i < nc; i++)
+            found |= !strcmp(cand[i]->name, st.kernel);
+        CHECK(found);
+        for (int kind = 0; kind < kinds; kind++) {
+            CHECK(edgert_session_run(s, x[kind], xn, got, yn) == EDGERT_OK);
+            CHECK(memcmp(want[kind], got, yn) == 0);
+        }
+        tuned_runs++;
+        edgert_session_free(plain);
+        edgert_session_free(s);
+    }
+}
+
 static void check_layer(layer *L)
 {
     size_t len, xn = L->fc ? L->k : (size_t)L->c * L->h * L->w;
@@ -342,6 +378,8 @@ static void check_layer(layer *L)
         edgert_session_free(s1);
         edgert_session_free(s3);
     }
+    if (cases_run % 4 == 0)
+        check_tuned(m, x, want, KINDS, xn, got, yn);
     for (int kind = 0; kind < KINDS; kind++) {
         free(x[kind]);
         free(want[kind]);
@@ -743,8 +781,24 @@ int main(int argc, char **argv)
         dw_case();
     for (int i = 0; i < cases / 10; i++)
         wide_case();
-    printf("test_kernels_opt: %d layers, %d variant runs; reference output digest %016llx\n",
-           cases_run, variants_run, (unsigned long long)digest);
+    printf("test_kernels_opt: %d layers, %d variant runs, %d tuned sessions; reference output "
+           "digest %016llx\n", cases_run, variants_run, tuned_runs, (unsigned long long)digest);
+    { /* tune_runs out of range: a clear error */
+        size_t len;
+        uint8_t *f = tm_small(0, &len);
+        edgert_model *m = tm_load(f, len);
+        edgert_session_options o;
+        edgert_session_options_init(&o);
+        char err[256];
+        edgert_session *s = NULL;
+        o.tune_runs = -1;
+        CHECK(edgert_session_create(m, &o, &s, err, sizeof err) == EDGERT_ERR_INVALID_ARG);
+        CHECK(strstr(err, "tune_runs") != NULL);
+        o.tune_runs = EDGERT_MAX_TUNE_RUNS + 1;
+        CHECK(edgert_session_create(m, &o, &s, err, sizeof err) == EDGERT_ERR_INVALID_ARG);
+        edgert_model_free(m);
+        free(f);
+    }
     /* The reference outputs of the default sweep, the same on every architecture (x86-64
      * and aarch64): regenerate when the generator changes. */
     if (!env)
