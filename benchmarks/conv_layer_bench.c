@@ -7,8 +7,9 @@
  *       tests/test_models.c build/native/libedgert.a -lm -o build/native/conv_layer_bench
  *   build/native/conv_layer_bench C HW C_OUT K STRIDE SPARSITY_PCT [GROUPS] [GRAN] [THREADS]
  *
- * GRAN: fine (each weight), kernel (whole kh x kw kernels) or block (4 input channels at one
- * tap, the q4 kernels' vpdpbusd operand). ZEROCH=n in the environment sets
+ * GRAN: fine (each weight), kernel (whole kh x kw kernels), block (4 input channels at one
+ * tap, the q4 kernels' vpdpbusd operand) or block8x4 (8 output x 4 input channels at one tap,
+ * the q4 dense kernel's weight block). ZEROCH=n in the environment sets
  * every n-th input channel to the zero point (zero-activation skipping); ONLY=name runs that
  * variant alone and REPS=n times it n times (for a profiler). */
 #define _POSIX_C_SOURCE 200809L
@@ -38,6 +39,7 @@ int main(int argc, char **argv)
     const int S = atoi(argv[5]), pct = atoi(argv[6]), G = argc > 7 ? atoi(argv[7]) : 1;
     const char *gran = argc > 8 ? argv[8] : "fine";
     const int kernel_gran = !strcmp(gran, "kernel"), block_gran = !strcmp(gran, "block");
+    const int block8_gran = !strcmp(gran, "block8x4");
     const int threads = argc > 9 ? atoi(argv[9]) : 1;
     const int P = K / 2, HO = (H + 2 * P - K) / S + 1, cg = C / G;
     const uint32_t k = (uint32_t)(cg * K * K);
@@ -56,7 +58,10 @@ int main(int argc, char **argv)
             for (int c = c0; c < c0 + 4 && c < cg; c++) {
                 int zero = tm_rand(&st, 0, 99) < pct;
                 for (int t = 0; t < K * K; t++) {
-                    if (block_gran)
+                    if (block8_gran) /* the decision of the block's first output channel */
+                        zero = o % 8 ? w[(size_t)(o - o % 8) * k + (size_t)c * K * K + t] == 0
+                                     : block_zero[t < 64 ? t : 63];
+                    else if (block_gran)
                         zero = block_zero[t < 64 ? t : 63];
                     else if (!kernel_gran)
                         zero = tm_rand(&st, 0, 99) < pct;

@@ -142,6 +142,13 @@ typedef struct ert_rq_chan {
     int32_t alo, ahi, zy, fast;
 } ert_rq_chan;
 
+/* One listed (channel quad, tap) block of a q4 dense channel block: where its input is (bytes
+ * from the group's first quad) and its quad and tap (zero-activation bookkeeping). */
+typedef struct ert_q4blk {
+    int32_t xoff;
+    int32_t cq, tap;
+} ert_q4blk;
+
 typedef struct ert_opt_node {
     const ert_variant *v;     /* NULL: a reference kernel runs the node */
     const char *kernel_name;
@@ -173,7 +180,10 @@ typedef struct ert_opt_node {
     int32_t *rw_word;         /*   weights of taps dx0 .. dx0 + 3 of one plane row */
     uint16_t *rw_ci;          /*   its input channel (within the group) */
     uint32_t *rw_taps;        /*   the 4 tap indices (255: none), for MAC bookkeeping */
-    int8_t *q4w;              /* q4 dense: [channel blocks][nblocks][8][4] */
+    int8_t *q4w;              /* q4 dense: [listed blocks][8][4], by channel block */
+    struct ert_q4blk *q4_blk; /* q4 dense: the blocks (channel quad, tap) with a non-zero
+                                 weight in some channel of the block of 8, by channel block */
+    uint32_t *q4_bstart;      /* q4 dense: [n_cb + 1] first q4_blk entry of each block of 8 */
     uint32_t *q4_list;        /* q4 dense: output channels with a non-zero weight, by group */
     uint32_t *q4_cb;          /* q4 dense: [n_cb + 1] first q4_list entry of each block of 8 */
     uint32_t n_cb;

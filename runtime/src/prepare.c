@@ -244,17 +244,33 @@ static const ert_variant *choose_conv_vnni(const ert_opt_node *o, const ert_node
     density d = {0, 0, calloc(nblocks, 1), cv};
     if (!d.mark)
         return find(ERT_OP_CONV, ERT_ALGO_CONV_PLANAR, ERT_ISA_AVX512VNNI);
-    double dense_blocks = 0; /* channel blocks of 8 over the non-empty channels of a group */
-    for (int32_t g = 0; g < cv->groups; g++) {
+    /* the q4 dense kernel's blocks: per channel block of 8 (over the non-empty channels of a
+       group), the (quad, tap) blocks with a non-zero weight in one of its channels */
+    double listed_blocks = 0;
+    uint8_t *in_cb = calloc(nblocks, 1);
+    for (int32_t g = 0; g < cv->groups && in_cb; g++) {
         uint32_t live = 0;
         for (int32_t c = g * cv->cout_g; c < (g + 1) * cv->cout_g; c++) {
             uint64_t before = d.nonzero;
             memset(d.mark, 0, nblocks);
             ert_each_weight(n, (uint32_t)c, mark_block, &d);
-            live += d.nonzero != before;
+            if (d.nonzero == before)
+                continue;
+            for (size_t b = 0; b < nblocks; b++)
+                in_cb[b] |= d.mark[b];
+            if (++live % 8 == 0) {
+                for (size_t b = 0; b < nblocks; b++)
+                    listed_blocks += in_cb[b];
+                memset(in_cb, 0, nblocks);
+            }
         }
-        dense_blocks += (double)((live + 7) / 8);
+        if (live % 8) { /* the group's last, partial block */
+            for (size_t b = 0; b < nblocks; b++)
+                listed_blocks += in_cb[b];
+            memset(in_cb, 0, nblocks);
+        }
     }
+    free(in_cb);
     free(d.mark);
     const double co = cv->co, rq = 10; /* cycles to requantize and store 16 outputs */
     const double in_bytes = (double)cv->c * (double)cv->plane_px * cv->nplanes;
@@ -274,7 +290,7 @@ static const ert_variant *choose_conv_vnni(const ert_opt_node *o, const ert_node
                   in_bytes / 32;
     double q4s = tiles(cv->npos, tq) * ((double)d.blocks * (1.1 * nv + 1) + co * nv * rq) +
                  q4_bytes / 16;
-    double q4d = tiles(cv->npos, td) * (dense_blocks * (double)nblocks * (td == 64 ? 18 : 14) +
+    double q4d = tiles(cv->npos, td) * (listed_blocks * (td == 64 ? 18 : 14) +
                                         co * (td / 16) * rq) + q4_bytes / 16;
     ert_algo a = ERT_ALGO_CONV_PLANAR;
     double best = phase;

@@ -465,8 +465,9 @@ int ert_conv_prepare_q4_dense(ert_opt_node *o, const ert_node *n)
     const size_t nblocks = (size_t)cv->cq_g * (size_t)cv->taps;
     o->q4_list = ert_opt_alloc(o, sizeof(uint32_t) * (size_t)cv->co);
     o->q4_cb = ert_opt_alloc(o, sizeof(uint32_t) * ((size_t)cv->co + 1));
+    o->q4_bstart = ert_opt_alloc(o, sizeof(uint32_t) * ((size_t)cv->co + 1));
     o->q4_empty = ert_opt_alloc(o, (size_t)cv->co);
-    if (!o->q4_list || !o->q4_cb || !o->q4_empty)
+    if (!o->q4_list || !o->q4_cb || !o->q4_bstart || !o->q4_empty)
         return -1;
     uint32_t listed = 0;
     o->n_cb = 0;
@@ -483,26 +484,32 @@ int ert_conv_prepare_q4_dense(ert_opt_node *o, const ert_node *n)
             o->q4_cb[o->n_cb++] = i;
     }
     o->q4_cb[o->n_cb] = listed;
-    o->q4w = ert_opt_alloc(o, (size_t)o->n_cb * nblocks * 32);
-    o->q4corr = ert_opt_alloc(o, sizeof(int32_t) * (size_t)cv->co * (size_t)cv->cq_g);
+    /* words of every block of every channel block (dense), then only the blocks with a
+       non-zero word in one of their channels are kept: an 8 x 4 block pruned whole (block8x4
+       granularity) costs nothing */
+    int32_t *words = malloc(sizeof(int32_t) * 8 * nblocks);
     int8_t *row = malloc(n->k);
-    if (!o->q4w || !o->q4corr || !row) {
+    o->q4corr = ert_opt_alloc(o, sizeof(int32_t) * (size_t)cv->co * (size_t)cv->cq_g);
+    uint8_t *live = malloc(nblocks * (size_t)(o->n_cb ? o->n_cb : 1));
+    if (!words || !row || !o->q4corr || !live) {
+        free(words);
         free(row);
+        free(live);
         return -1;
     }
-    const uint64_t per_channel = o->in_bounds / (uint64_t)cv->co; /* every weight runs */
-    for (uint32_t cb = 0; cb < o->n_cb; cb++) {
+    size_t total = 0;
+    for (uint32_t cb = 0; cb < o->n_cb; cb++) { /* pass 1: which blocks live, corrections */
+        memset(words, 0, sizeof(int32_t) * 8 * nblocks);
         for (uint32_t i = o->q4_cb[cb]; i < o->q4_cb[cb + 1]; i++) {
             const uint32_t c = o->q4_list[i];
             dense_row(n, c, row);
-            int32_t *dst = (int32_t *)(void *)(o->q4w + (size_t)cb * nblocks * 32) +
-                           (i - o->q4_cb[cb]);
             int64_t sum = 0;
             for (int32_t cq = 0; cq < cv->cq_g; cq++) {
                 int32_t qsum = 0;
                 for (int32_t t = 0; t < cv->taps; t++) {
                     int32_t word = q4_word(cv, row, cq, t);
-                    dst[((size_t)cq * (size_t)cv->taps + (size_t)t) * 8] = word;
+                    words[((size_t)cq * (size_t)cv->taps + (size_t)t) * 8 + (i - o->q4_cb[cb])] =
+                        word;
                     qsum += word_sum(word);
                 }
                 o->q4corr[(size_t)c * (size_t)cv->cq_g + (size_t)cq] = cv->zoff * qsum;
@@ -510,15 +517,61 @@ int ert_conv_prepare_q4_dense(ert_opt_node *o, const ert_node *n)
             }
             o->bias_corr[c] = (int32_t)((int64_t)n->bias[c] - (int64_t)cv->zoff * sum);
         }
+        for (size_t b = 0; b < nblocks; b++) {
+            int any = 0;
+            for (int r = 0; r < 8; r++)
+                any |= words[b * 8 + (size_t)r] != 0;
+            live[(size_t)cb * nblocks + b] = (uint8_t)any;
+            total += (size_t)any;
+        }
     }
-    for (int32_t c = 0; c < cv->co; c++) {
-        if (o->q4_empty[c])
-            o->bias_corr[c] = n->bias[c];
-        o->exec_pref[c + 1] = o->exec_pref[c] + (o->q4_empty[c] ? 0 : per_channel);
+    o->q4w = ert_opt_alloc(o, total * 32 + 32);
+    o->q4_blk = ert_opt_alloc(o, sizeof(ert_q4blk) * total + sizeof(ert_q4blk));
+    if (!o->q4w || !o->q4_blk) {
+        free(words);
+        free(row);
+        free(live);
+        return -1;
     }
+    size_t at = 0;
+    o->q4_bstart[0] = 0;
+    for (uint32_t cb = 0; cb < o->n_cb; cb++) { /* pass 2: the listed blocks' words */
+        const uint32_t nr = o->q4_cb[cb + 1] - o->q4_cb[cb];
+        uint64_t macs = 0; /* per channel of the block: every listed block runs whole */
+        memset(words, 0, sizeof(int32_t) * 8 * nblocks);
+        for (uint32_t i = o->q4_cb[cb]; i < o->q4_cb[cb + 1]; i++) {
+            dense_row(n, o->q4_list[i], row);
+            for (size_t b = 0; b < nblocks; b++)
+                words[b * 8 + (i - o->q4_cb[cb])] =
+                    q4_word(cv, row, (int32_t)(b / (size_t)cv->taps),
+                            (int32_t)(b % (size_t)cv->taps));
+        }
+        for (size_t b = 0; b < nblocks; b++) {
+            if (!live[(size_t)cb * nblocks + b])
+                continue;
+            const int32_t cq = (int32_t)(b / (size_t)cv->taps), t = (int32_t)(b % (size_t)cv->taps);
+            memcpy(o->q4w + at * 32, words + b * 8, 32);
+            o->q4_blk[at] = (ert_q4blk){(int32_t)((size_t)cq * cv->chan_stride) +
+                                            4 * cv->tap_off[t], cq, t};
+            macs += (uint64_t)quad_channels(cv, cq) * ert_conv_tap_inb(cv, t);
+            at++;
+        }
+        o->q4_bstart[cb + 1] = (uint32_t)at;
+        for (uint32_t i = o->q4_cb[cb]; i < o->q4_cb[cb] + nr; i++)
+            o->exec_pref[o->q4_list[i] + 1] = macs; /* a per-channel count for now */
+    }
+    free(words);
     free(row);
+    free(live);
+    for (int32_t c = 0; c < cv->co; c++) {
+        if (o->q4_empty[c]) {
+            o->bias_corr[c] = n->bias[c];
+            o->exec_pref[c + 1] = 0;
+        }
+        o->exec_pref[c + 1] += o->exec_pref[c];
+    }
     o->static_executed = o->exec_pref[cv->co];
-    o->weight_bytes = (uint64_t)o->n_cb * nblocks * 32 + 4ull * nblocks +
+    o->weight_bytes = (uint64_t)total * 44 + 4ull * nblocks +
                       4ull * (uint64_t)cv->co * (uint64_t)cv->cq_g + 16ull * (uint64_t)cv->co;
     return 0;
 }

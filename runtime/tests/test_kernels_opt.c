@@ -32,8 +32,9 @@ static void digest_bytes(const int8_t *p, size_t n)
         digest = (digest ^ (uint8_t)p[i]) * 1099511628211ull;
 }
 
-enum gran { FINE, VECTOR, KERNEL, FILTER, NM, N_GRAN };
-static const char *const gran_name[N_GRAN] = {"fine", "vector", "kernel", "filter", "N:M"};
+enum gran { FINE, VECTOR, KERNEL, FILTER, NM, BLOCK8, N_GRAN };
+static const char *const gran_name[N_GRAN] = {"fine", "vector", "kernel", "filter", "N:M",
+                                              "block8x4"};
 
 typedef struct layer {
     int fc;
@@ -81,6 +82,12 @@ static void make_weights(layer *L, int g, int pct)
                     zero = t % L->kw == 0 ? rnd(0, 99) < pct : row[ci * taps + t - 1] == 0;
                 else if (g == KERNEL)
                     zero = t == 0 ? rnd(0, 99) < pct : row[ci * taps] == 0;
+                else if (g == BLOCK8) /* 8 output x 4 input channels at one tap, decided at
+                                         the first of each (weights are never 0 unpruned) */
+                    zero = o % 8 == 0 && ci % 4 == 0
+                               ? rnd(0, 99) < pct
+                               : L->wt[(size_t)(o - o % 8) * L->k +
+                                       (size_t)((ci - ci % 4) * taps + t)] == 0;
                 else
                     zero = 0;
                 if (zero)
@@ -257,6 +264,52 @@ static edgert_session *session(const edgert_model *m, int kernels, int threads)
 
 static int variants_run, cases_run;
 
+/* In-bounds output positions of tap t (brute force). */
+static uint64_t tap_inb(const layer *L, int32_t t)
+{
+    const int32_t ky = t / L->kw, kx = t % L->kw;
+    uint64_t n = 0;
+    for (int32_t oy = 0; oy < L->ho; oy++)
+        for (int32_t ox = 0; ox < L->wo; ox++) {
+            int32_t iy = oy * L->sh - L->pt + ky * L->dh, ix = ox * L->sw - L->pl + kx * L->dw;
+            n += iy >= 0 && iy < L->h && ix >= 0 && ix < L->w;
+        }
+    return n;
+}
+
+/* MACs the q4 dense kernel multiplies without zero-point inputs: per group, its non-empty
+ * output channels in blocks of 8, and of each block the (channel quad, tap) pairs where one of
+ * its channels has a non-zero weight, whole (opt.h). */
+static uint64_t q4_dense_static(const layer *L)
+{
+    const int32_t cg = L->c / L->groups, og = L->co / L->groups, taps = L->kh * L->kw;
+    uint64_t total = 0;
+    for (int32_t g = 0; g < L->groups; g++) {
+        int32_t list[512], nl = 0;
+        for (int32_t o = g * og; o < (g + 1) * og && nl < 512; o++) {
+            int any = 0;
+            for (uint32_t i = 0; i < L->k; i++)
+                any |= L->wt[(size_t)o * L->k + i] != 0;
+            if (any)
+                list[nl++] = o;
+        }
+        for (int32_t b0 = 0; b0 < nl; b0 += 8) {
+            const int32_t nr = nl - b0 < 8 ? nl - b0 : 8;
+            for (int32_t cq = 0; cq * 4 < cg; cq++)
+                for (int32_t t = 0; t < taps; t++) {
+                    int live = 0;
+                    for (int32_t r = 0; r < nr; r++)
+                        for (int32_t j = 4 * cq; j < 4 * cq + 4 && j < cg; j++)
+                            live |= L->wt[(size_t)list[b0 + r] * L->k + (size_t)(j * taps + t)];
+                    const int32_t nch = cg - 4 * cq < 4 ? cg - 4 * cq : 4;
+                    if (live)
+                        total += (uint64_t)nr * (uint64_t)nch * tap_inb(L, t);
+                }
+        }
+    }
+    return total;
+}
+
 static int tuned_runs;
 
 /* Load-time tuning (tune_runs): the session keeps one of the layer's candidate kernels and
@@ -348,9 +401,12 @@ static void check_layer(layer *L)
             if (v->algo == ERT_ALGO_CONV_PLANAR || v->algo == ERT_ALGO_FC_CSC ||
                 v->algo == ERT_ALGO_FC_BITMAP)
                 ok = ok && st.skipped_zero_weight_macs == c.in_bounds - c.nz_w;
-            /* the dense kernels leave out only output channels without a non-zero weight */
-            if (v->algo == ERT_ALGO_CONV_Q4_DENSE || v->algo == ERT_ALGO_CONV_DW)
+            /* the dense kernels leave out only output channels without a non-zero weight
+               (q4 dense also the 8 x 4 blocks without one, counted by q4_dense_static) */
+            if (v->algo == ERT_ALGO_CONV_DW)
                 ok = ok && st.skipped_zero_weight_macs == c.empty;
+            if (v->algo == ERT_ALGO_CONV_Q4_DENSE)
+                ok = ok && st.skipped_zero_weight_macs == c.in_bounds - q4_dense_static(L);
             if (v->algo == ERT_ALGO_FC_DENSE)
                 ok = ok && st.skipped_zero_weight_macs == 0;
             /* an all-zero-point input skips every MAC it can */
@@ -461,11 +517,33 @@ static void conv_case(int big)
     L.w = big ? PICK(14, 28, 35) : rnd(1, 23);
     pad_and_shape(&L, 3);
     L.k = (uint32_t)(cg * L.kh * L.kw);
-    int gran = rnd(0, N_GRAN - 1), pct = sparsity();
+    int gran = rnd(0, NM), pct = sparsity(); /* (block8x4: block8_case) */
     snprintf(L.what, sizeof L.what, "conv %dx%dx%d -> %d k%dx%d s%dx%d d%dx%d p%d,%d,%d,%d g%d",
              L.c, L.h, L.w, L.co, L.kh, L.kw, L.sh, L.sw, L.dh, L.dw, L.pt, L.pl, L.pb, L.pr,
              L.groups);
     finish_layer(&L, gran, pct);
+}
+
+/* Block-sparse layers: whole 8 x 4 blocks (8 output channels, 4 input channels, one tap) pruned,
+ * the structure the q4 dense kernel skips; channel counts off the multiples too. */
+static void block8_case(void)
+{
+    layer L;
+    memset(&L, 0, sizeof L);
+    L.groups = PICK(1, 1, 2);
+    const int32_t cg = PICK(4, 8, 16, 12, 33), og = PICK(8, 16, 24, 17);
+    L.c = cg * L.groups;
+    L.co = og * L.groups;
+    L.kh = L.kw = PICK(3, 3, 1);
+    L.sh = L.sw = PICK(1, 1, 2);
+    L.dh = L.dw = 1;
+    L.h = PICK(7, 14, 16, rnd(1, 20));
+    L.w = PICK(7, 14, 16, rnd(1, 40));
+    pad_and_shape(&L, 1);
+    L.k = (uint32_t)(cg * L.kh * L.kw);
+    snprintf(L.what, sizeof L.what, "conv %dx%dx%d -> %d k%dx%d s%dx%d p%d,%d,%d,%d g%d", L.c,
+             L.h, L.w, L.co, L.kh, L.kw, L.sh, L.sw, L.pt, L.pl, L.pb, L.pr, L.groups);
+    finish_layer(&L, BLOCK8, PICK(0, 50, 90, 95, 100));
 }
 
 /* Depthwise layers (one input channel per group, multipliers 1-3) in the shapes the dedicated
@@ -781,6 +859,8 @@ int main(int argc, char **argv)
         dw_case();
     for (int i = 0; i < cases / 10; i++)
         wide_case();
+    for (int i = 0; i < cases / 10; i++)
+        block8_case();
     printf("test_kernels_opt: %d layers, %d variant runs, %d tuned sessions; reference output "
            "digest %016llx\n", cases_run, variants_run, tuned_runs, (unsigned long long)digest);
     { /* tune_runs out of range: a clear error */
@@ -802,6 +882,6 @@ int main(int argc, char **argv)
     /* The reference outputs of the default sweep, the same on every architecture (x86-64
      * and aarch64): regenerate when the generator changes. */
     if (!env)
-        CHECK_EQ_I(digest, 0x1e25f25d60c25322ull);
+        CHECK_EQ_I(digest, 0xcf0192d3f6eb8f6cull);
     return check_report("test_kernels_opt");
 }

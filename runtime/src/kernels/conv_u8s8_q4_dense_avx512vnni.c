@@ -34,9 +34,7 @@ block_rows(const block_args *a, const int r0, const int RH, const int P)
 {
     const ert_opt_node *o = a->k->opt;
     const ert_conv_plan *cv = &o->cv;
-    const int32_t taps = cv->taps, cq_g = cv->cq_g;
-    const size_t nblocks = (size_t)cq_g * (size_t)taps;
-    const int32_t *w = (const int32_t *)(const void *)(o->q4w + (size_t)a->cb * nblocks * 32);
+    const int32_t cq_g = cv->cq_g;
     const uint8_t *base = cv->packed + (size_t)a->g * (size_t)cq_g * cv->chan_stride +
                           a->t->p0 * 4;
     int32_t bias[R];
@@ -47,16 +45,22 @@ block_rows(const block_args *a, const int r0, const int RH, const int P)
             a##r##3 = a##r##0;
     ROWS(INIT)
 #undef INIT
-    uint64_t skipped = 0, in_range = 0, tap_sum = 0;
+    uint64_t skipped = 0, in_range = 0;
     const int skips = ert_tile_skips(a->t, a->g);
     for (int32_t r = r0; r < r0 + RH && r < a->nr; r++)
         in_range += a->ch[r] >= a->begin && a->ch[r] < a->end;
 #define LIVE(r) ((r) >= r0 && (r) < r0 + RH)
-    for (int32_t cq = 0; cq < cq_g; cq++) {
-        if (skips && ert_tile_zero(a->t, a->g * cq_g + cq)) {
-            int32_t add[R];
-            for (int r = 0; r < R; r++)
-                add[r] = r < a->nr ? o->q4corr[(size_t)a->ch[r] * cq_g + cq] : 0;
+    /* the listed blocks (channel quad, tap) of this channel block, by quad then tap */
+    const uint32_t e0 = o->q4_bstart[a->cb], e1 = o->q4_bstart[a->cb + 1];
+    int32_t zero_cq = -1; /* the all-zero-point quad whose correction is already added */
+    for (uint32_t e = e0; e < e1; e++) {
+        const ert_q4blk *bl = &o->q4_blk[e];
+        if (skips && ert_tile_zero(a->t, a->g * cq_g + bl->cq)) {
+            if (bl->cq != zero_cq) { /* zoff * the quad's weights, once per quad */
+                zero_cq = bl->cq;
+                int32_t add[R];
+                for (int r = 0; r < R; r++)
+                    add[r] = r < a->nr ? o->q4corr[(size_t)a->ch[r] * cq_g + bl->cq] : 0;
 #define ADD(r)                                                              \
     if (LIVE(r)) {                                                          \
         const __m512i v = _mm512_set1_epi32(add[r]);                        \
@@ -65,19 +69,16 @@ block_rows(const block_args *a, const int r0, const int RH, const int P)
         a##r##2 = _mm512_add_epi32(a##r##2, v);                             \
         a##r##3 = _mm512_add_epi32(a##r##3, v);                             \
     }
-            ROWS(ADD)
+                ROWS(ADD)
 #undef ADD
-            if (!tap_sum)
-                for (int32_t tp = 0; tp < taps; tp++)
-                    tap_sum += ert_tile_inb(a->t, cv, tp);
-            int32_t nch = cv->cin_g - 4 * cq < 4 ? cv->cin_g - 4 * cq : 4;
-            skipped += in_range * (uint64_t)nch * tap_sum;
+            }
+            int32_t nch = cv->cin_g - 4 * bl->cq < 4 ? cv->cin_g - 4 * bl->cq : 4;
+            skipped += in_range * (uint64_t)nch * ert_tile_inb(a->t, cv, bl->tap);
             continue;
         }
-        const uint8_t *xq = base + (size_t)cq * cv->chan_stride;
-        const int32_t *wt = w + (size_t)cq * (size_t)taps * R;
-        for (int32_t tp = 0; tp < taps; tp++, wt += R) {
-            const uint8_t *x = xq + 4 * (size_t)cv->tap_off[tp];
+        const int32_t *wt = (const int32_t *)(const void *)(o->q4w + (size_t)e * 32);
+        const uint8_t *x = base + bl->xoff;
+        {
             const __m512i x0 = _mm512_loadu_si512(x);
             const __m512i x1 = P > 1 ? _mm512_loadu_si512(x + 64) : x0;
             const __m512i x2 = P > 2 ? _mm512_loadu_si512(x + 128) : x0;
