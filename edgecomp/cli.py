@@ -56,7 +56,8 @@ def _add_pruning(p) -> None:
                    help="target sparsity of every Conv/Gemm, e.g. 0.8")
     g.add_argument("--granularity", metavar="G",
                    help="fine (default) | vector | kernel | filter | block (4 input channels "
-                   "at one kernel position) | N:M such as 2:4")
+                   "at one kernel position) | block8x4 (8 output x 4 input channels at one "
+                   "kernel position) | N:M such as 2:4")
     g.add_argument("--threshold-rule", metavar="RULE",
                    help="instead of --prune: std:RATIO (threshold = std(W) x RATIO) or abs:T")
     g.add_argument("--norm", choices=("l2", "l1"), default="l2",

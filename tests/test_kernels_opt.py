@@ -148,7 +148,7 @@ def cnn_path(tmp_path_factory):
 # few blocks are empty (fine 50%, 2:4); the portable / NEON kernels skip every zero weight.
 @pytest.mark.parametrize("granularity,prune,min_skip", [
     ("fine", 0.5, 0.0), ("fine", 0.9, 0.5), ("vector", 0.7, 0.0), ("kernel", 0.9, 0.5),
-    ("filter", 0.5, 0.3), ("2:4", None, 0.0)])
+    ("filter", 0.5, 0.3), ("2:4", None, 0.0), ("block", 0.9, 0.5), ("block8x4", 0.9, 0.5)])
 def test_pruned_cnn_bit_exact_and_skips(cnn_path, granularity, prune, min_skip):
     images = np.random.default_rng(1).normal(0, 1, (8, 3, 24, 24)).astype(np.float32)
     opts = CompressOptions(prune=prune or 0.0, granularity=granularity, show_progress=False)

@@ -65,6 +65,28 @@ def test_block_groups_are_four_input_channels_at_one_tap(target):
     assert rms[dropped].max() <= rms[~dropped].min()
 
 
+@pytest.mark.parametrize("target", [0.3, 0.9])
+def test_block8x4_groups_are_eight_outputs_by_four_inputs_at_one_tap(target):
+    """block8x4: w[8i:8i+8, 4j:4j+4, y, x] together (the q4 dense kernel's weight block);
+    trailing runs of fewer output or input channels are blocks of their own."""
+    w = weight((12, 10, 3, 3), seed=4)                # outputs 8 + 4, inputs 4 + 4 + 2
+    out, _, res = prune(w, "block8x4", target)
+    orun, irun = [(0, 8), (8, 12)], [(0, 4), (4, 8), (8, 10)]
+    assert res.groups == len(orun) * len(irun) * 9
+    dropped, rms = [], []
+    for a, b in orun:
+        for c, d in irun:
+            for y in range(3):
+                for x in range(3):
+                    g = out[a:b, c:d, y, x]
+                    assert np.all(g == 0) or np.all(g != 0), "a block is partly pruned"
+                    dropped.append(bool(np.all(g == 0)))
+                    rms.append(float(np.sqrt((w[a:b, c:d, y, x] ** 2).mean())))
+    dropped, rms = np.array(dropped), np.array(rms)
+    assert dropped.sum() == round(target * res.groups) == res.pruned_groups
+    assert rms[dropped].max() <= rms[~dropped].min()
+
+
 @pytest.mark.parametrize("target", [0.1, 0.37, 0.5, 0.9])
 def test_fine_prunes_exactly_the_smallest_weights(target):
     w = weight((16, 8, 3, 3), seed=1)

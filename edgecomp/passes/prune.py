@@ -12,6 +12,12 @@ as fine pruning. Granularities, i.e. which weights are pruned together as one *g
   (4 consecutive K for Gemm): the operand of one x86 VNNI ``vpdpbusd`` in the runtime's q4
   layout, so a kept block uses all four lanes of the instruction and a pruned one costs
   nothing (a trailing run of fewer than 4 channels is one block).
+- ``block8x4``: 8 consecutive output channels x 4 consecutive input channels at one kernel
+  position, ``w[8i:8i+8, 4j:4j+4, y, x]`` (8 rows x 4 K for Gemm): the weight block of the
+  runtime's register-blocked q4 kernel (8 output channels share each input load), which runs
+  only the blocks that survive, at the dense kernel's efficiency. Coarser than ``block``, so it
+  costs more accuracy at the same sparsity (docs/compression.md); trailing runs of fewer than
+  8 / 4 channels are blocks too.
 - ``N:M`` (e.g. ``2:4``): in every run of M consecutive input channels at one kernel position
   (``w[o, c:c+M, y, x]``; consecutive K for Gemm) only the N largest-magnitude weights survive.
   A trailing run shorter than M also keeps at most N, so a layer whose Cg <= N (the first conv
@@ -37,14 +43,14 @@ from ..errors import EdgecompError
 from ..ir import Graph, Node
 
 PRUNABLE = ("Conv", "Gemm")
-GROUPED = ("fine", "vector", "kernel", "filter", "block")
+GROUPED = ("fine", "vector", "kernel", "filter", "block", "block8x4")
 NORMS = ("l2", "l1")
 RULES = ("sparsity", "threshold", "std")
 
 
 @dataclass(frozen=True)
 class Granularity:
-    kind: str       # fine | vector | kernel | filter | block | nm
+    kind: str       # fine | vector | kernel | filter | block | block8x4 | nm
     n: int = 0      # N of N:M
     m: int = 0      # M of N:M
 
@@ -148,6 +154,11 @@ def group_labels(shape: tuple[int, ...], granularity: Granularity) -> np.ndarray
         ids = np.arange(co * cg).reshape(co, cg, 1, 1)
     elif g.kind == "filter":
         ids = np.arange(co).reshape(co, 1, 1, 1)
+    elif g.kind == "block8x4":
+        runs = -(-cg // 4)
+        pos = (np.arange(co) // 8).reshape(co, 1, 1, 1) * (kh * kw) + \
+            np.arange(kh * kw).reshape(1, 1, kh, kw)
+        ids = pos * runs + (np.arange(cg) // 4).reshape(1, cg, 1, 1)
     else:  # block (runs of 4 input channels) and N:M (runs of M) group the same way
         m = 4 if g.kind == "block" else g.m
         runs = -(-cg // m)
