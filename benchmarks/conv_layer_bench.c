@@ -100,12 +100,8 @@ int main(int argc, char **argv)
             if (getenv("ONLY"))
                 break;
             ert_force_variant(NULL);
-            edgert_session_options o;
-            edgert_session_options_init(&o);
-            o.num_threads = threads;
-            edgert_session *s;
-            char err[256];
-            if (edgert_session_create(m, &o, &s, err, sizeof err) != EDGERT_OK)
+            edgert_session *s = tm_session(m, EDGERT_KERNELS_DEFAULT, threads);
+            if (!s)
                 break;
             edgert_layer_stats ls;
             edgert_session_layer_stats(s, 0, &ls);
@@ -117,15 +113,9 @@ int main(int argc, char **argv)
             (getenv("ONLY") && strcmp(getenv("ONLY"), v->name)))
             continue;
         ert_force_variant(v->name);
-        edgert_session_options o;
-        edgert_session_options_init(&o);
-        o.num_threads = threads;
-        edgert_session *s;
-        char err[256];
-        if (edgert_session_create(m, &o, &s, err, sizeof err) != EDGERT_OK) {
-            fprintf(stderr, "%s: %s\n", v->name, err);
+        edgert_session *s = tm_session(m, EDGERT_KERNELS_DEFAULT, threads);
+        if (!s)
             continue;
-        }
         edgert_layer_stats ls;
         edgert_session_layer_stats(s, 0, &ls);
         if (strcmp(ls.kernel, v->name)) { /* the variant does not run this layer */

@@ -35,20 +35,6 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static edgert_session *open_session(const edgert_model *m, int threads)
-{
-    edgert_session_options o;
-    edgert_session_options_init(&o);
-    o.num_threads = threads;
-    edgert_session *s = NULL;
-    char err[256];
-    if (edgert_session_create(m, &o, &s, err, sizeof err) != EDGERT_OK) {
-        fprintf(stderr, "session: %s\n", err);
-        return NULL;
-    }
-    return s;
-}
-
 int main(int argc, char **argv)
 {
     if (argc < 4) {
@@ -94,7 +80,7 @@ int main(int argc, char **argv)
             if (tm_rand(&st, 0, 99) < zero_pct)
                 x[i] = -128;
     }
-    edgert_session *s = open_session(m, threads);
+    edgert_session *s = tm_session(m, EDGERT_KERNELS_DEFAULT, threads);
     edgert_layer_stats ls;
     if (!s || edgert_session_layer_stats(s, 0, &ls) != EDGERT_OK)
         return 1;
@@ -116,7 +102,7 @@ int main(int argc, char **argv)
             !getenv("ALL") && !getenv("ONLY"))
             continue;
         ert_force_variant(v->name);
-        s = open_session(m, threads);
+        s = tm_session(m, EDGERT_KERNELS_DEFAULT, threads);
         ert_force_variant(NULL);
         if (!s)
             continue;

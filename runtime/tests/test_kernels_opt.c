@@ -249,17 +249,7 @@ static void make_input(const layer *L, int kind, int8_t *x, size_t n)
 
 static edgert_session *session(const edgert_model *m, int kernels, int threads)
 {
-    edgert_session_options o;
-    edgert_session_options_init(&o);
-    o.kernels = kernels;
-    o.num_threads = threads;
-    edgert_session *s = NULL;
-    char err[256];
-    if (edgert_session_create(m, &o, &s, err, sizeof err) != EDGERT_OK) {
-        fprintf(stderr, "session: %s\n", err);
-        return NULL;
-    }
-    return s;
+    return tm_session(m, kernels, threads);
 }
 
 static int variants_run, cases_run;

@@ -23,6 +23,21 @@ edgert_model *tm_load(const uint8_t *buf, size_t len)
     return m;
 }
 
+edgert_session *tm_session(const edgert_model *m, int kernels, int threads)
+{
+    edgert_session_options o;
+    edgert_session_options_init(&o);
+    o.kernels = kernels;
+    o.num_threads = threads;
+    edgert_session *s = NULL;
+    char err[256];
+    if (edgert_session_create(m, &o, &s, err, sizeof err) != EDGERT_OK) {
+        fprintf(stderr, "session: %s\n", err);
+        return NULL;
+    }
+    return s;
+}
+
 void tm_weighted(eb *b, uint16_t op, const char *name, uint32_t in, uint32_t out,
                  const int32_t *params, uint32_t n_params, const int8_t *w, uint32_t c_out,
                  uint32_t k, const int32_t *bias, int32_t mult, int32_t shift, int sparse)

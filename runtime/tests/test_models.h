@@ -23,6 +23,9 @@ int32_t tm_rand(uint32_t *state, int32_t lo, int32_t hi);
 /* Load or exit(1) with the message. */
 edgert_model *tm_load(const uint8_t *buf, size_t len);
 
+/* A session with this kernel set and thread count, or NULL (the error printed). */
+edgert_session *tm_session(const edgert_model *m, int kernels, int threads);
+
 /* Weighted node helper: blobs for weights (dense or rel8), bias, multiplier, shift. */
 void tm_weighted(eb *b, uint16_t op, const char *name, uint32_t in, uint32_t out,
                  const int32_t *params, uint32_t n_params, const int8_t *w, uint32_t c_out,
