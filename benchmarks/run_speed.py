@@ -33,6 +33,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 warnings.filterwarnings("ignore")
 
+from edgecomp._build_runtime import ensure_inplace_current  # noqa: E402
+
+ensure_inplace_current()  # the engines below import edgecomp from this tree
 from benchmarks.models import MODELS, build, macs  # noqa: E402
 from edgecomp.bench import measure_isolated, quantize_onnx_int8  # noqa: E402
 from edgecomp.compress import CompressOptions, compress  # noqa: E402

@@ -80,5 +80,17 @@ def build_inplace() -> Path:
         return target                                   # sees half a file
 
 
+def ensure_inplace_current() -> Path:
+    """The in-tree module, rebuilt first when any runtime source or header is newer than it
+    (or it is missing): a benchmark run from the source tree must not time a stale build."""
+    found = sorted((ROOT / "edgecomp").glob("_edgert.*.so"))
+    newest = max(p.stat().st_mtime for p in (RUNTIME / "src").rglob("*")
+                 if p.suffix in (".c", ".h", ".def"))
+    newest = max(newest, (RUNTIME / "include" / "edgert.h").stat().st_mtime)
+    if found and found[-1].stat().st_mtime >= newest:
+        return found[-1]
+    return build_inplace()
+
+
 if __name__ == "__main__":
     print(build_inplace())
