@@ -23,6 +23,7 @@ IS_X86 = platform.machine() in ("x86_64", "AMD64")
 X86 = ("conv_s8_planar_avx2", "conv_u8s8_planar_avx512vnni", "conv_u8s8_rows_avx512vnni",
        "conv_u8s8_q4_dense_avx512vnni", "conv_u8s8_q4_sparse_avx512vnni",
        "conv_u8s8_dw3x3_avx512vnni", "fc_u8s8_dense_avx512vnni", "fc_u8s8_bitmap_avx512vbmi2",
+       "fc_u8s8_blocks_avx512vnni",
        "add_s8_avx512", "maxpool_s8_avx512")
 ARM = ("conv_s8_planar_neon", "conv_s8_dw_neon", "fc_s8_dense_neon")
 VARIANTS = ("conv_s8_planar_c", "conv_s8_dw_c", "fc_s8_dense_c", "fc_s8_csc_c", "maxpool_s8_c",

@@ -77,6 +77,7 @@ typedef enum ert_algo {
                                  input itself, no pre-step (ert_dw_supported) */
     ERT_ALGO_FC_DENSE,
     ERT_ALGO_FC_CSC,
+    ERT_ALGO_FC_BLOCKS,       /* 8 rows x 4 inputs blocks with a non-zero weight (block8x4) */
     ERT_ALGO_FC_BITMAP,       /* per row and 64 inputs: a bitmap of the non-zero weights and
                                  the packed non-zeros (ert_fc_prepare_bitmap) */
     ERT_ALGO_ELEMENTWISE      /* MAXPOOL, ADD, CONCAT: no weights, always exact */
@@ -213,6 +214,11 @@ typedef struct ert_opt_node {
                                  weight */
     uint64_t *bm_start;       /* bitmap: [c_out + 1] first packed non-zero of each row */
     int8_t *bm_val;           /* bitmap: the non-zero weights, row by row in input order */
+    uint32_t *fcb_start;      /* FC blocks: [groups of 8 rows + 1] first listed block */
+    uint32_t *fcb_idx;        /*   its 4-input block: inputs 4 j .. 4 j + 3 */
+    int32_t *fcb_w;           /*   [listed][8] the 8 rows' 4 weights as dwords */
+    int32_t *fcb_csum;        /*   [listed][8] their sums (zoff * sum for a skipped chunk);
+                                   NULL if bm_zoff == 0 */
     int16_t *bm_csum;         /* bitmap: [c_out][bm_nch] sum of the chunk's weights, added back
                                  (times bm_zoff) for an all-zero-point chunk; NULL if
                                  bm_zoff == 0 */
@@ -283,6 +289,9 @@ int ert_dw_supported(const ert_conv_plan *cv, ert_isa isa);
 int ert_conv_prepare_dw(ert_opt_node *o, const ert_node *n, int vnni);
 int ert_fc_prepare_dense(ert_opt_node *o, const ert_node *n, int32_t zx, int vnni);
 int ert_fc_prepare_csc(ert_opt_node *o, const ert_node *n);
+int ert_fc_prepare_blocks(ert_opt_node *o, const ert_node *n, int32_t zx);
+/* 8 x 4 blocks of FC node n with a non-zero weight (UINT64_MAX: out of memory). */
+uint64_t ert_fc_count_blocks(const ert_node *n);
 int ert_fc_prepare_bitmap(ert_opt_node *o, const ert_node *n, int32_t zx);
 /* Weight w[c][k] of a dense or rel8 node, row by row: calls fn(arg, k, w) for non-zeros. */
 typedef void (*ert_weight_fn)(void *arg, uint32_t k, int8_t w);
@@ -315,6 +324,7 @@ uint64_t ert_fc_s8_dense_c(const ert_kctx *k, uint32_t begin, uint32_t end);
 uint64_t ert_fc_s8_dense_neon(const ert_kctx *k, uint32_t begin, uint32_t end);
 uint64_t ert_fc_u8s8_dense_avx512vnni(const ert_kctx *k, uint32_t begin, uint32_t end);
 uint64_t ert_fc_s8_csc_c(const ert_kctx *k, uint32_t begin, uint32_t end);
+uint64_t ert_fc_u8s8_blocks_avx512vnni(const ert_kctx *k, uint32_t begin, uint32_t end);
 uint64_t ert_fc_u8s8_bitmap_avx512vbmi2(const ert_kctx *k, uint32_t begin, uint32_t end);
 /* ops without weights (units as their reference kernels) */
 uint64_t ert_maxpool_s8_c(const ert_kctx *k, uint32_t begin, uint32_t end);

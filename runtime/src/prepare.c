@@ -47,6 +47,10 @@ const ert_variant ert_variants[] = {
     {"fc_u8s8_bitmap_avx512vbmi2", ERT_OP_FC, ERT_ALGO_FC_BITMAP, ERT_ISA_AVX512VBMI2,
      ert_fc_u8s8_bitmap_avx512vbmi2},
 #endif
+#if defined(__x86_64__)
+    {"fc_u8s8_blocks_avx512vnni", ERT_OP_FC, ERT_ALGO_FC_BLOCKS, ERT_ISA_AVX512VNNI,
+     ert_fc_u8s8_blocks_avx512vnni},
+#endif
     {"fc_s8_csc_c", ERT_OP_FC, ERT_ALGO_FC_CSC, ERT_ISA_C, ert_fc_s8_csc_c},
     {"maxpool_s8_c", ERT_OP_MAXPOOL, ERT_ALGO_ELEMENTWISE, ERT_ISA_C, ert_maxpool_s8_c},
 #if defined(__x86_64__)
@@ -366,8 +370,20 @@ static const ert_variant *choose(const edgert_model *m, const ert_opt_node *o,
             best = csc;
             v = find(ERT_OP_FC, ERT_ALGO_FC_CSC, ERT_ISA_C);
         }
-        if (ert_isa_supported(ERT_ISA_AVX512VBMI2) && bitmap < best)
+        if (ert_isa_supported(ERT_ISA_AVX512VBMI2) && bitmap < best) {
+            best = bitmap;
             v = find(ERT_OP_FC, ERT_ALGO_FC_BITMAP, ERT_ISA_AVX512VBMI2);
+        }
+        /* 8 x 4 blocks: ~1.2 units per listed block (3 loads, one vpdpbusd), or streaming its
+           36 bytes (block8x4 pruning; a fine-grained layer lists nearly every block) */
+        if (isa == ERT_ISA_AVX512VNNI) {
+            double listed = (double)ert_fc_count_blocks(n);
+            double blocks = 1.2 * listed;
+            if (36 * listed / bm_stream > blocks)
+                blocks = 36 * listed / bm_stream;
+            if (blocks < best)
+                v = find(ERT_OP_FC, ERT_ALGO_FC_BLOCKS, ERT_ISA_AVX512VNNI);
+        }
     }
     return v && applicable(v, o, n) ? v : NULL;
 }
@@ -461,6 +477,8 @@ static int prepare_variant(ert_opt_node *o, const edgert_model *m, const ert_nod
         int32_t zx = m->tensors[n->inputs[0]].zero_point;
         if (v->algo == ERT_ALGO_FC_BITMAP)
             return ert_fc_prepare_bitmap(o, n, zx);
+        if (v->algo == ERT_ALGO_FC_BLOCKS)
+            return ert_fc_prepare_blocks(o, n, zx);
         return v->algo == ERT_ALGO_FC_CSC ? ert_fc_prepare_csc(o, n)
                                           : ert_fc_prepare_dense(o, n, zx, vnni);
     }
@@ -500,7 +518,7 @@ static size_t scratch_need(const ert_opt_node *o, const ert_node *n)
     }
     if (o->v->algo == ERT_ALGO_FC_CSC)
         return 8 * (size_t)n->k + 64;
-    if (o->v->algo == ERT_ALGO_FC_BITMAP) /* and the live bits */
+    if (o->v->algo == ERT_ALGO_FC_BITMAP || o->v->algo == ERT_ALGO_FC_BLOCKS) /* + live bits */
         return (size_t)o->k4 + 8 * (((size_t)o->bm_nch + 63) / 64);
     return ((size_t)o->k4 + 63) & ~(size_t)63;
 }
@@ -516,7 +534,7 @@ static void scratch_assign(ert_opt_node *o, const ert_node *n, uint8_t *s)
         o->fc_nnz = (uint32_t *)(void *)(s + 8 * (size_t)n->k);
     } else {
         o->fc_x = s;
-        if (o->v->algo == ERT_ALGO_FC_BITMAP) /* k4 is a multiple of 64 */
+        if (o->v->algo == ERT_ALGO_FC_BITMAP || o->v->algo == ERT_ALGO_FC_BLOCKS) /* k4: 64s */
             o->fc_live = (uint64_t *)(void *)(s + o->k4);
     }
 }

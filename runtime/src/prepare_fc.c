@@ -166,3 +166,93 @@ int ert_fc_prepare_bitmap(ert_opt_node *o, const ert_node *n, int32_t zx)
                       (o->bm_csum ? 2ull * masks : 0) + 12ull * n->c_out;
     return 0;
 }
+
+/* ---- 8 x 4 blocks: groups of 8 rows, the blocks of 4 inputs where one row has a weight ---- */
+
+/* Rows [8 g, 8 g + 8) as dense bytes (rows past c_out: zero), K rounded up to 4. */
+static void group_rows(const ert_node *n, uint32_t g, int8_t *rows, uint32_t k4)
+{
+    memset(rows, 0, 8 * (size_t)k4);
+    for (uint32_t r = 0; r < 8 && 8 * g + r < n->c_out; r++)
+        ert_dense_row(n, 8 * g + r, rows + (size_t)r * k4);
+}
+
+static int block_live(const int8_t *rows, uint32_t k4, uint32_t j)
+{
+    uint32_t any = 0;
+    for (uint32_t r = 0; r < 8; r++) {
+        uint32_t w;
+        memcpy(&w, rows + (size_t)r * k4 + 4 * j, 4);
+        any |= w;
+    }
+    return any != 0;
+}
+
+uint64_t ert_fc_count_blocks(const ert_node *n)
+{
+    const uint32_t k4 = (n->k + 3) / 4 * 4, groups = (n->c_out + 7) / 8;
+    int8_t *rows = malloc(8 * (size_t)k4);
+    if (!rows)
+        return UINT64_MAX;
+    uint64_t total = 0;
+    for (uint32_t g = 0; g < groups; g++) {
+        group_rows(n, g, rows, k4);
+        for (uint32_t j = 0; j < k4 / 4; j++)
+            total += (uint64_t)block_live(rows, k4, j);
+    }
+    free(rows);
+    return total;
+}
+
+int ert_fc_prepare_blocks(ert_opt_node *o, const ert_node *n, int32_t zx)
+{
+    const int32_t zoff = zx + 128;
+    if (fc_accounting(o, n, zoff, 0))
+        return -1;
+    const uint32_t K = n->k, k4 = (K + 3) / 4 * 4, groups = (n->c_out + 7) / 8;
+    const uint64_t total = ert_fc_count_blocks(n);
+    o->bm_nch = (K + 63) / 64;
+    o->bm_zoff = zoff;
+    o->fcb_start = ert_opt_alloc(o, sizeof(uint32_t) * ((size_t)groups + 1));
+    o->fcb_idx = ert_opt_alloc(o, sizeof(uint32_t) * (size_t)total + 4);
+    o->fcb_w = ert_opt_alloc(o, 32 * (size_t)total + 32);
+    o->fcb_csum = zoff ? ert_opt_alloc(o, 32 * (size_t)total + 32) : NULL;
+    int8_t *rows = malloc(8 * (size_t)k4);
+    if (total == UINT64_MAX || !o->fcb_start || !o->fcb_idx || !o->fcb_w ||
+        (zoff && !o->fcb_csum) || !rows) {
+        free(rows);
+        return -1;
+    }
+    uint32_t at = 0;
+    for (uint32_t g = 0; g < groups; g++) {
+        group_rows(n, g, rows, k4);
+        o->fcb_start[g] = at;
+        uint64_t macs = 0; /* per row of the group: every listed block runs whole */
+        for (uint32_t j = 0; j < k4 / 4; j++) {
+            if (!block_live(rows, k4, j))
+                continue;
+            o->fcb_idx[at] = j;
+            for (uint32_t r = 0; r < 8; r++) {
+                const int8_t *w = rows + (size_t)r * k4 + 4 * j;
+                memcpy(&o->fcb_w[8 * (size_t)at + r], w, 4);
+                if (o->fcb_csum)
+                    o->fcb_csum[8 * (size_t)at + r] = w[0] + w[1] + w[2] + w[3];
+            }
+            macs += K - 4 * j < 4 ? K - 4 * j : 4;
+            at++;
+        }
+        for (uint32_t r = 0; r < 8 && 8 * g + r < n->c_out; r++)
+            o->exec_pref[8 * g + r + 1] = macs;
+    }
+    o->fcb_start[groups] = at;
+    free(rows);
+    for (uint32_t c = 0; c < n->c_out; c++)
+        o->exec_pref[c + 1] += o->exec_pref[c];
+    o->static_executed = o->exec_pref[n->c_out];
+    o->k4 = o->bm_nch * 64;
+    o->pre = ert_fc_pack_u8_live;
+    o->pre_units = 1;
+    o->weight_bytes = 36ull * at + (o->fcb_csum ? 32ull * at : 0) + 4ull * (groups + 1) +
+                      12ull * n->c_out;
+    return 0;
+}

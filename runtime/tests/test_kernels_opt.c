@@ -300,6 +300,26 @@ static uint64_t q4_dense_static(const layer *L)
     return total;
 }
 
+/* MACs fc_u8s8_blocks multiplies without zero-point inputs: per group of 8 rows, every block
+ * of 4 inputs where one of its rows has a non-zero weight, whole. */
+static uint64_t fc_blocks_static(const layer *L)
+{
+    uint64_t total = 0;
+    for (int32_t g = 0; 8 * g < L->co; g++) {
+        const int32_t rows = L->co - 8 * g < 8 ? L->co - 8 * g : 8;
+        for (uint32_t j = 0; 4 * j < L->k; j++) {
+            const uint32_t n = L->k - 4 * j < 4 ? L->k - 4 * j : 4;
+            int live = 0;
+            for (int32_t r = 0; r < rows; r++)
+                for (uint32_t i = 0; i < n; i++)
+                    live |= L->wt[(size_t)(8 * g + r) * L->k + 4 * j + i] != 0;
+            if (live)
+                total += (uint64_t)rows * n;
+        }
+    }
+    return total;
+}
+
 static int tuned_runs;
 
 /* Load-time tuning (tune_runs): the session keeps one of the layer's candidate kernels and
@@ -397,6 +417,8 @@ static void check_layer(layer *L)
                 ok = ok && st.skipped_zero_weight_macs == c.empty;
             if (v->algo == ERT_ALGO_CONV_Q4_DENSE)
                 ok = ok && st.skipped_zero_weight_macs == c.in_bounds - q4_dense_static(L);
+            if (v->algo == ERT_ALGO_FC_BLOCKS)
+                ok = ok && st.skipped_zero_weight_macs == c.in_bounds - fc_blocks_static(L);
             if (v->algo == ERT_ALGO_FC_DENSE)
                 ok = ok && st.skipped_zero_weight_macs == 0;
             /* an all-zero-point input skips every MAC it can */
@@ -592,7 +614,8 @@ static void wide_case(void)
     finish_layer(&L, gran, pct);
 }
 
-static void fc_case(void)
+/* block8: weights pruned in blocks of 8 rows x 4 inputs (fc_u8s8_blocks' structure) */
+static void fc_case(int block8)
 {
     layer L;
     memset(&L, 0, sizeof L);
@@ -601,7 +624,7 @@ static void fc_case(void)
     L.co = PICK(1, 2, 15, 16, 17, 33, 64, 65, 130, 257, 600); /* CSC slabs: 256 rows */
     L.c = (int32_t)L.k;
     L.kh = L.kw = L.groups = 1;
-    int gran = PICK(FINE, FILTER, NM), pct = sparsity();
+    int gran = block8 ? BLOCK8 : PICK(FINE, FILTER, NM), pct = sparsity();
     snprintf(L.what, sizeof L.what, "fc %u -> %d", L.k, L.co);
     finish_layer(&L, gran, pct);
 }
@@ -838,7 +861,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < cases; i++)
         conv_case(i % 16 == 15);
     for (int i = 0; i < cases / 2; i++)
-        fc_case();
+        fc_case(0);
     for (int i = 0; i < cases / 4; i++) {
         maxpool_case();
         maxpool_case();
@@ -849,8 +872,10 @@ int main(int argc, char **argv)
         dw_case();
     for (int i = 0; i < cases / 10; i++)
         wide_case();
-    for (int i = 0; i < cases / 10; i++)
+    for (int i = 0; i < cases / 10; i++) {
         block8_case();
+        fc_case(1);
+    }
     printf("test_kernels_opt: %d layers, %d variant runs, %d tuned sessions; reference output "
            "digest %016llx\n", cases_run, variants_run, tuned_runs, (unsigned long long)digest);
     { /* tune_runs out of range: a clear error */
@@ -872,6 +897,6 @@ int main(int argc, char **argv)
     /* The reference outputs of the default sweep, the same on every architecture (x86-64
      * and aarch64): regenerate when the generator changes. */
     if (!env)
-        CHECK_EQ_I(digest, 0xcf0192d3f6eb8f6cull);
+        CHECK_EQ_I(digest, 0x1bfd2ff418259ce6ull);
     return check_report("test_kernels_opt");
 }
