@@ -394,6 +394,10 @@ edgert_status ert_decode_weights(ert_loader *ld, ert_node *n, uint32_t idx,
     st = parse_blob(ld, n, idx, kind, p, size, blob->count, c_out, k, &lay, &v);
     if (!st)
         st = build(ld, n, idx, &lay, &v, c_out, k);
+    if (!st) {
+        n->w.src = blob->p;
+        n->w.src_len = blob->size;
+    }
     free(inner);
     return st;
 }

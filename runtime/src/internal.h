@@ -56,6 +56,8 @@ typedef struct ert_weights {
     const uint8_t *steps;       /* sparse: [pairs] */
     uint32_t pairs;
     void *owned;                /* weights decoded at load (decode.h): freed with the model */
+    const uint8_t *src;         /* decoded: the stored blob (never read again after load) */
+    uint64_t src_len;
 } ert_weights;
 
 typedef struct ert_node {
