@@ -61,14 +61,6 @@ uint64_t ert_fc_gather_nonzero(const ert_kctx *k, uint32_t begin, uint32_t end)
     return 0;
 }
 
-static void fc_store(const ert_kctx *k, uint32_t c, int64_t acc)
-{
-    const ert_node *n = k->node;
-    k->out[c] = ert_requant((int32_t)acc, n->multiplier[c], n->shift[c],
-                            k->model->tensors[n->output].zero_point, n->params[P_FC_ACT_MIN],
-                            n->params[P_FC_ACT_MAX]);
-}
-
 /* acc = bias_corr + sum x * w (bias_corr = bias - zx * sum w): no subtraction per MAC */
 uint64_t ert_fc_s8_dense_c(const ert_kctx *k, uint32_t begin, uint32_t end)
 {
@@ -87,7 +79,7 @@ uint64_t ert_fc_s8_dense_c(const ert_kctx *k, uint32_t begin, uint32_t end)
             s += lanes[j];
         for (; i < K; i++)
             s += x[i] * w[i];
-        fc_store(k, c, (int64_t)o->bias_corr[c] + s);
+        ert_fc_store(k, c, (int64_t)o->bias_corr[c] + s);
     }
     return ert_static_exec(o, begin, end);
 }
@@ -121,7 +113,7 @@ uint64_t ert_fc_s8_csc_c(const ert_kctx *k, uint32_t begin, uint32_t end)
         }
         for (uint32_t r = 0; r < rows; r++)
             if (r0 + r >= begin && r0 + r < end)
-                fc_store(k, r0 + r, (int64_t)n->bias[r0 + r] + acc[r]);
+                ert_fc_store(k, r0 + r, (int64_t)n->bias[r0 + r] + acc[r]);
     }
     return executed;
 }

@@ -12,14 +12,6 @@ static inline int32x4_t dot16(int32x4_t s, int8x16_t x, int8x16_t w)
     return vpadalq_s16(s, vmull_high_s8(x, w));
 }
 
-static void store(const ert_kctx *k, uint32_t c, int64_t acc)
-{
-    const ert_node *n = k->node;
-    k->out[c] = ert_requant((int32_t)acc, n->multiplier[c], n->shift[c],
-                            k->model->tensors[n->output].zero_point, n->params[P_FC_ACT_MIN],
-                            n->params[P_FC_ACT_MAX]);
-}
-
 uint64_t ert_fc_s8_dense_neon(const ert_kctx *k, uint32_t begin, uint32_t end)
 {
     const ert_opt_node *o = k->opt;
@@ -39,7 +31,7 @@ uint64_t ert_fc_s8_dense_neon(const ert_kctx *k, uint32_t begin, uint32_t end)
             int32_t tail = 0;
             for (uint32_t j = i; j < K; j++)
                 tail += x[j] * w[(size_t)r * K + j];
-            store(k, c + (uint32_t)r, (int64_t)o->bias_corr[c + (uint32_t)r] +
+            ert_fc_store(k, c + (uint32_t)r, (int64_t)o->bias_corr[c + (uint32_t)r] +
                                           vaddvq_s32(s[r]) + tail);
         }
     }
@@ -52,7 +44,7 @@ uint64_t ert_fc_s8_dense_neon(const ert_kctx *k, uint32_t begin, uint32_t end)
         int32_t tail = 0;
         for (; i < K; i++)
             tail += x[i] * w[i];
-        store(k, c, (int64_t)o->bias_corr[c] + vaddvq_s32(s) + tail);
+        ert_fc_store(k, c, (int64_t)o->bias_corr[c] + vaddvq_s32(s) + tail);
     }
     return ert_static_exec(o, begin, end);
 }

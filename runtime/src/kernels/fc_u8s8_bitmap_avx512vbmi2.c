@@ -15,14 +15,6 @@
 
 #include "avx512_util.h"
 
-static void store(const ert_kctx *k, uint32_t c, int64_t acc)
-{
-    const ert_node *n = k->node;
-    k->out[c] = ert_requant((int32_t)acc, n->multiplier[c], n->shift[c],
-                            k->model->tensors[n->output].zero_point, n->params[P_FC_ACT_MIN],
-                            n->params[P_FC_ACT_MAX]);
-}
-
 /* Rows [c, c + NR), NR = 1 or 4 (unrolled by hand: accumulators and pointers stay in
  * registers); returns the non-zero weights of the chunks skipped. */
 #define ROWS(NAME, NR, FOR_ROWS)                                                              \
@@ -66,7 +58,7 @@ static void store(const ert_kctx *k, uint32_t c, int64_t acc)
             }                                                                                 \
         }                                                                                     \
         FOR_ROWS({                                                                            \
-            store(k, c + r, (int64_t)o->bias_corr[c + r] + _mm512_reduce_add_epi32(acc[r]) + \
+            ert_fc_store(k, c + r, (int64_t)o->bias_corr[c + r] + _mm512_reduce_add_epi32(acc[r]) + \
                                 (int64_t)o->bm_zoff * corr[r]);                               \
         })                                                                                    \
         return skipped;                                                                       \

@@ -13,14 +13,6 @@
 
 #include "avx512_util.h"
 
-static void store(const ert_kctx *k, uint32_t c, int32_t acc)
-{
-    const ert_node *n = k->node;
-    k->out[c] = ert_requant(acc, n->multiplier[c], n->shift[c],
-                            k->model->tensors[n->output].zero_point, n->params[P_FC_ACT_MIN],
-                            n->params[P_FC_ACT_MAX]);
-}
-
 /* Input chunk of block j (4 inputs) has a non-zero-point value. */
 static inline int live(const ert_opt_node *o, uint32_t j)
 {
@@ -71,7 +63,7 @@ uint64_t ert_fc_u8s8_blocks_avx512vnni(const ert_kctx *k, uint32_t begin, uint32
             const uint32_t c = 8 * g + r;
             if (c < begin || c >= end)
                 continue;
-            store(k, c, o->bias_corr[c] + lanes[r]);
+            ert_fc_store(k, c, o->bias_corr[c] + lanes[r]);
             executed += macs;
         }
     }

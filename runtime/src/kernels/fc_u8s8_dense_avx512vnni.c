@@ -9,14 +9,6 @@
 
 #define R 4 /* output features sharing each input load */
 
-static void store(const ert_kctx *k, uint32_t c, int64_t acc)
-{
-    const ert_node *n = k->node;
-    k->out[c] = ert_requant((int32_t)acc, n->multiplier[c], n->shift[c],
-                            k->model->tensors[n->output].zero_point, n->params[P_FC_ACT_MIN],
-                            n->params[P_FC_ACT_MAX]);
-}
-
 uint64_t ert_fc_u8s8_dense_avx512vnni(const ert_kctx *k, uint32_t begin, uint32_t end)
 {
     const ert_opt_node *o = k->opt;
@@ -46,7 +38,7 @@ uint64_t ert_fc_u8s8_dense_avx512vnni(const ert_kctx *k, uint32_t begin, uint32_
                                              _mm512_maskz_loadu_epi8(tail, w[r] + full));
         }
         for (uint32_t r = 0; r < nr; r++)
-            store(k, c + r, (int64_t)o->bias_corr[c + r] + _mm512_reduce_add_epi32(acc[r]));
+            ert_fc_store(k, c + r, (int64_t)o->bias_corr[c + r] + _mm512_reduce_add_epi32(acc[r]));
     }
     return ert_static_exec(o, begin, end);
 }

@@ -165,6 +165,16 @@ static inline void ert_store_tile_scalar(const ert_kctx *k, const ert_conv_plan 
     } while (0)
 
 /* Executed MACs of output channels [begin, end) with nothing skipped. */
+/* FC output c: the accumulator (bias included) requantized to the output tensor, clamped to
+ * the node's activation range; acc is within int32 (docs/format.md 5). */
+static inline void ert_fc_store(const ert_kctx *k, uint32_t c, int64_t acc)
+{
+    const ert_node *n = k->node;
+    k->out[c] = ert_requant((int32_t)acc, n->multiplier[c], n->shift[c],
+                            k->model->tensors[n->output].zero_point, n->params[P_FC_ACT_MIN],
+                            n->params[P_FC_ACT_MAX]);
+}
+
 static inline uint64_t ert_static_exec(const ert_opt_node *o, uint32_t begin, uint32_t end)
 {
     return o->exec_pref[end] - o->exec_pref[begin];
