@@ -455,6 +455,15 @@ static void nonzero(void *arg, uint32_t k, int8_t w)
     *(int *)arg = 1;
 }
 
+/* A (channel quad, tap) block of 8 channels' words with a non-zero weight. */
+static int block_live(const int32_t *w8)
+{
+    int32_t any = 0;
+    for (int r = 0; r < 8; r++)
+        any |= w8[r];
+    return any != 0;
+}
+
 /* Blocks of 8 output channels that have a non-zero weight (never mixing groups): a channel
  * pruned whole (filter granularity) costs nothing but its constant output. */
 int ert_conv_prepare_q4_dense(ert_opt_node *o, const ert_node *n)
@@ -484,22 +493,19 @@ int ert_conv_prepare_q4_dense(ert_opt_node *o, const ert_node *n)
             o->q4_cb[o->n_cb++] = i;
     }
     o->q4_cb[o->n_cb] = listed;
-    /* words of every block of every channel block (dense), then only the blocks with a
-       non-zero word in one of their channels are kept: an 8 x 4 block pruned whole (block8x4
-       granularity) costs nothing */
-    int32_t *words = malloc(sizeof(int32_t) * 8 * nblocks);
+    /* words of every block of every channel block (dense, transient: [cb][block][8]), then
+       only the blocks with a non-zero word in one of their channels are kept: an 8 x 4 block
+       pruned whole (block8x4 granularity) costs nothing */
+    int32_t *words = calloc((size_t)(o->n_cb ? o->n_cb : 1) * nblocks * 8, sizeof(int32_t));
     int8_t *row = malloc(n->k);
     o->q4corr = ert_opt_alloc(o, sizeof(int32_t) * (size_t)cv->co * (size_t)cv->cq_g);
-    uint8_t *live = malloc(nblocks * (size_t)(o->n_cb ? o->n_cb : 1));
-    if (!words || !row || !o->q4corr || !live) {
+    if (!words || !row || !o->q4corr) {
         free(words);
         free(row);
-        free(live);
         return -1;
     }
-    size_t total = 0;
-    for (uint32_t cb = 0; cb < o->n_cb; cb++) { /* pass 1: which blocks live, corrections */
-        memset(words, 0, sizeof(int32_t) * 8 * nblocks);
+    for (uint32_t cb = 0; cb < o->n_cb; cb++) {
+        int32_t *cw = words + (size_t)cb * nblocks * 8;
         for (uint32_t i = o->q4_cb[cb]; i < o->q4_cb[cb + 1]; i++) {
             const uint32_t c = o->q4_list[i];
             dense_row(n, c, row);
@@ -508,8 +514,7 @@ int ert_conv_prepare_q4_dense(ert_opt_node *o, const ert_node *n)
                 int32_t qsum = 0;
                 for (int32_t t = 0; t < cv->taps; t++) {
                     int32_t word = q4_word(cv, row, cq, t);
-                    words[((size_t)cq * (size_t)cv->taps + (size_t)t) * 8 + (i - o->q4_cb[cb])] =
-                        word;
+                    cw[((size_t)cq * (size_t)cv->taps + (size_t)t) * 8 + (i - o->q4_cb[cb])] = word;
                     qsum += word_sum(word);
                 }
                 o->q4corr[(size_t)c * (size_t)cv->cq_g + (size_t)cq] = cv->zoff * qsum;
@@ -517,52 +522,37 @@ int ert_conv_prepare_q4_dense(ert_opt_node *o, const ert_node *n)
             }
             o->bias_corr[c] = (int32_t)((int64_t)n->bias[c] - (int64_t)cv->zoff * sum);
         }
-        for (size_t b = 0; b < nblocks; b++) {
-            int any = 0;
-            for (int r = 0; r < 8; r++)
-                any |= words[b * 8 + (size_t)r] != 0;
-            live[(size_t)cb * nblocks + b] = (uint8_t)any;
-            total += (size_t)any;
-        }
     }
+    free(row);
+    size_t total = 0;
+    for (size_t b = 0; b < (size_t)o->n_cb * nblocks; b++)
+        total += block_live(words + b * 8);
     o->q4w = ert_opt_alloc(o, total * 32 + 32);
     o->q4_blk = ert_opt_alloc(o, sizeof(ert_q4blk) * total + sizeof(ert_q4blk));
     if (!o->q4w || !o->q4_blk) {
         free(words);
-        free(row);
-        free(live);
         return -1;
     }
     size_t at = 0;
     o->q4_bstart[0] = 0;
-    for (uint32_t cb = 0; cb < o->n_cb; cb++) { /* pass 2: the listed blocks' words */
-        const uint32_t nr = o->q4_cb[cb + 1] - o->q4_cb[cb];
+    for (uint32_t cb = 0; cb < o->n_cb; cb++) { /* the listed blocks' words, compacted */
         uint64_t macs = 0; /* per channel of the block: every listed block runs whole */
-        memset(words, 0, sizeof(int32_t) * 8 * nblocks);
-        for (uint32_t i = o->q4_cb[cb]; i < o->q4_cb[cb + 1]; i++) {
-            dense_row(n, o->q4_list[i], row);
-            for (size_t b = 0; b < nblocks; b++)
-                words[b * 8 + (i - o->q4_cb[cb])] =
-                    q4_word(cv, row, (int32_t)(b / (size_t)cv->taps),
-                            (int32_t)(b % (size_t)cv->taps));
-        }
         for (size_t b = 0; b < nblocks; b++) {
-            if (!live[(size_t)cb * nblocks + b])
+            const int32_t *bw = words + ((size_t)cb * nblocks + b) * 8;
+            if (!block_live(bw))
                 continue;
             const int32_t cq = (int32_t)(b / (size_t)cv->taps), t = (int32_t)(b % (size_t)cv->taps);
-            memcpy(o->q4w + at * 32, words + b * 8, 32);
+            memcpy(o->q4w + at * 32, bw, 32);
             o->q4_blk[at] = (ert_q4blk){(int32_t)((size_t)cq * cv->chan_stride) +
                                             4 * cv->tap_off[t], cq, t};
             macs += (uint64_t)quad_channels(cv, cq) * ert_conv_tap_inb(cv, t);
             at++;
         }
         o->q4_bstart[cb + 1] = (uint32_t)at;
-        for (uint32_t i = o->q4_cb[cb]; i < o->q4_cb[cb] + nr; i++)
+        for (uint32_t i = o->q4_cb[cb]; i < o->q4_cb[cb + 1]; i++)
             o->exec_pref[o->q4_list[i] + 1] = macs; /* a per-channel count for now */
     }
     free(words);
-    free(row);
-    free(live);
     for (int32_t c = 0; c < cv->co; c++) {
         if (o->q4_empty[c]) {
             o->bias_corr[c] = n->bias[c];
