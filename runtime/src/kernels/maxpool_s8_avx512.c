@@ -24,20 +24,33 @@ MP_INLINE __mmask64 lanes(int32_t n) /* the first min(n, 64) byte lanes */
     return n >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << n) - 1;
 }
 
+/* vertical maximum of the n rows from r (row length w) at columns [c, c + 64), -128 at columns
+ * from nx on (past the input, or read by no window) */
+MP_INLINE __m512i vcols(const int8_t *r, int32_t w, int32_t n, int32_t c, int32_t nx)
+{
+    const __m512i lo = _mm512_set1_epi8(INT8_MIN);
+    if (c >= nx)
+        return lo;
+    const __mmask64 m = lanes(nx - c);
+    r += c;
+    /* windows of 2 and 3 rows without a loop */
+    __m512i v = _mm512_maskz_loadu_epi8(m, r);
+    if (n > 1)
+        v = _mm512_max_epi8(v, _mm512_maskz_loadu_epi8(m, r + w));
+    if (n > 2)
+        v = _mm512_max_epi8(v, _mm512_maskz_loadu_epi8(m, r + 2 * (size_t)w));
+    for (int32_t i = 3; i < n; i++)
+        v = _mm512_max_epi8(v, _mm512_maskz_loadu_epi8(m, r + (size_t)i * (size_t)w));
+    return nx - c < 64 ? _mm512_mask_blend_epi8(m, lo, v) : v;
+}
+
 /* b[i] = max of input rows [y0, y1) at column i, for i < n (masked: b[n..] untouched) */
 MP_INLINE void vmax_rows(int8_t *b, const int8_t *x, int32_t w, int32_t n, int32_t y0,
                          int32_t y1)
 {
-    for (int32_t i = 0; i < n; i += 64) {
-        const __mmask64 m = lanes(n - i);
-        const int8_t *r = x + (size_t)y0 * (size_t)w + i;
-        __m512i v = _mm512_maskz_loadu_epi8(m, r);
-        for (int32_t iy = y0 + 1; iy < y1; iy++) {
-            r += w;
-            v = _mm512_max_epi8(v, _mm512_maskz_loadu_epi8(m, r));
-        }
-        _mm512_mask_storeu_epi8(b + i, m, v);
-    }
+    for (int32_t i = 0; i < n; i += 64)
+        _mm512_mask_storeu_epi8(b + i, lanes(n - i),
+                                vcols(x + (size_t)y0 * (size_t)w, w, y1 - y0, i, n));
 }
 
 /* y[ox] = max(b[ox * sw .. ox * sw + kw)) for ox < wo, sw in {1, 2, 4, 8}: the maximum of kw
@@ -136,26 +149,6 @@ static MP_TARGET void pool_any(const ert_kctx *k, uint32_t b, uint32_t e, int8_t
  * columns 2i + d, d in [-pl, kw - 1 - pl] within [-2, 2], each the low byte of 16-bit lane i of
  * V shifted by d bytes (within the lane for d = 1, across lanes with valignq + vpalignr
  * otherwise); vpmovwb keeps the low bytes. */
-
-/* vertical maximum of the n rows from r (row length w) at columns [c, c + 64), -128 at columns
- * from nx on (past the input, or read by no window) */
-MP_INLINE __m512i vcols(const int8_t *r, int32_t w, int32_t n, int32_t c, int32_t nx)
-{
-    const __m512i lo = _mm512_set1_epi8(INT8_MIN);
-    if (c >= nx)
-        return lo;
-    const __mmask64 m = lanes(nx - c);
-    r += c;
-    /* windows of 2 and 3 rows without a loop */
-    __m512i v = _mm512_maskz_loadu_epi8(m, r);
-    if (n > 1)
-        v = _mm512_max_epi8(v, _mm512_maskz_loadu_epi8(m, r + w));
-    if (n > 2)
-        v = _mm512_max_epi8(v, _mm512_maskz_loadu_epi8(m, r + 2 * (size_t)w));
-    for (int32_t i = 3; i < n; i++)
-        v = _mm512_max_epi8(v, _mm512_maskz_loadu_epi8(m, r + (size_t)i * (size_t)w));
-    return nx - c < 64 ? _mm512_mask_blend_epi8(m, lo, v) : v;
-}
 
 MP_INLINE void pool_s2_regs(const ert_kctx *k, uint32_t begin, uint32_t end, int32_t kw,
                             int32_t pl)
