@@ -82,6 +82,12 @@ void edgert_session_free(edgert_session *s)
     free(s);
 }
 
+/* The kernel of set that runs node n (by op and weight encoding). */
+static ert_kernel_fn set_kernel(const ert_kernel_set *set, const ert_node *n)
+{
+    return n->w.encoding == EDGERT_WEIGHTS_SPARSE_REL8 ? set->sparse[n->op] : set->dense[n->op];
+}
+
 #define TUNE_MAX_CANDIDATES 8
 
 /* Replace the session's kernel data by a preparation with the per-node choice `pick`. */
@@ -91,11 +97,8 @@ static edgert_status reprepare(edgert_session *s, const ert_kernel_set *set,
     const edgert_model *m = s->m;
     ert_prepared_free(s->prep); /* one set of kernel data at a time: no peak of two */
     s->prep = NULL;
-    for (uint32_t i = 0; i < m->n_nodes; i++) {
-        const ert_node *n = &m->nodes[i];
-        s->kernel[i] = n->w.encoding == EDGERT_WEIGHTS_SPARSE_REL8 ? set->sparse[n->op]
-                                                                   : set->dense[n->op];
-    }
+    for (uint32_t i = 0; i < m->n_nodes; i++)
+        s->kernel[i] = set_kernel(set, &m->nodes[i]);
     return ert_prepare_with(m, EDGERT_KERNELS_DEFAULT, pick, s->ctx, s->kernel, &s->prep, err,
                             errlen);
 }
@@ -241,8 +244,7 @@ edgert_status edgert_session_create(const edgert_model *m, const edgert_session_
             in[j] = s->arena + s->offsets[n->inputs[j]];
         s->ctx[i] = (ert_kctx){m, n, in, s->arena + s->offsets[n->output], NULL};
         in += n->n_inputs;
-        s->kernel[i] = n->w.encoding == EDGERT_WEIGHTS_SPARSE_REL8 ? set->sparse[n->op]
-                                                                   : set->dense[n->op];
+        s->kernel[i] = set_kernel(set, n);
         s->stats[i].dense_macs = n->dense_macs;
     }
     edgert_status pst = ert_prepare(m, o.kernels, s->ctx, s->kernel, &s->prep, err, errlen);
