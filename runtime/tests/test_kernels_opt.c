@@ -505,6 +505,14 @@ static void pad_and_shape(layer *L, int32_t max_pad)
     L->wo = (L->w + L->pl + L->pr - kew) / L->sw + 1;
 }
 
+/* The layer's geometry as the label failures print. */
+static void describe(layer *L, const char *kind)
+{
+    snprintf(L->what, sizeof L->what, "%s %dx%dx%d -> %d k%dx%d s%dx%d d%dx%d p%d,%d,%d,%d g%d",
+             kind, L->c, L->h, L->w, L->co, L->kh, L->kw, L->sh, L->sw, L->dh, L->dw, L->pt,
+             L->pl, L->pb, L->pr, L->groups);
+}
+
 static void conv_case(int big)
 {
     layer L;
@@ -530,9 +538,7 @@ static void conv_case(int big)
     pad_and_shape(&L, 3);
     L.k = (uint32_t)(cg * L.kh * L.kw);
     int gran = rnd(0, NM), pct = sparsity(); /* (block8x4: block8_case) */
-    snprintf(L.what, sizeof L.what, "conv %dx%dx%d -> %d k%dx%d s%dx%d d%dx%d p%d,%d,%d,%d g%d",
-             L.c, L.h, L.w, L.co, L.kh, L.kw, L.sh, L.sw, L.dh, L.dw, L.pt, L.pl, L.pb, L.pr,
-             L.groups);
+    describe(&L, "conv");
     finish_layer(&L, gran, pct);
 }
 
@@ -553,8 +559,7 @@ static void block8_case(void)
     L.w = PICK(7, 14, 16, rnd(1, 40));
     pad_and_shape(&L, 1);
     L.k = (uint32_t)(cg * L.kh * L.kw);
-    snprintf(L.what, sizeof L.what, "conv %dx%dx%d -> %d k%dx%d s%dx%d p%d,%d,%d,%d g%d", L.c,
-             L.h, L.w, L.co, L.kh, L.kw, L.sh, L.sw, L.pt, L.pl, L.pb, L.pr, L.groups);
+    describe(&L, "conv");
     finish_layer(&L, BLOCK8, PICK(0, 50, 90, 95, 100));
 }
 
@@ -584,9 +589,7 @@ static void dw_case(void)
     pad_and_shape(&L, 2);
     L.k = (uint32_t)(L.kh * L.kw);
     int gran = PICK(FINE, KERNEL, FILTER), pct = PICK(0, 0, 0, 30, 70, 100);
-    snprintf(L.what, sizeof L.what, "dw %dx%dx%d -> %d k%dx%d s%dx%d d%dx%d p%d,%d,%d,%d g%d",
-             L.c, L.h, L.w, L.co, L.kh, L.kw, L.sh, L.sw, L.dh, L.dw, L.pt, L.pl, L.pb, L.pr,
-             L.groups);
+    describe(&L, "dw");
     finish_layer(&L, gran, pct);
 }
 
